@@ -20,6 +20,7 @@ STEP_MODULES = (
     "components.train",
     "components.import_official",
     "components.translate",
+    "components.train_classifier",
     "components.evaluate",
 )
 

@@ -99,13 +99,46 @@ class TrackingConfig:
 
 @dataclass(frozen=True)
 class EvalConfig:
-    """Evaluation settings: classifiers and translated-image metrics."""
+    """Evaluation settings: the ResNet-18 judge classifiers and the metrics of translated images."""
 
-    classifier_epochs: int = 30
-    classifier_batch_size: int = 32
-    classifier_lr: float = 1e-3
-    batch_size: int = 32  # translation batch size
-    seed: int = 0
+    classifier_epochs: int = 30  # passes over the RaFD train split when training the expression classifier
+    attribute_classifier_epochs: int = 5  # passes over the CelebA train split when training the attribute classifier
+    classifier_batch_size: int = 32  # images per classifier training batch
+    classifier_lr: float = 1e-3  # Adam learning rate of classifier training
+    classifier_weight_decay: float = 1e-4  # Adam L2 weight decay of classifier training
+    classifier_image_size: int = 128  # pixels, square; classifier inputs are resized to this size
+    classifier_flip_prob: float = 0.5  # probability of a horizontal flip of each classifier training image
+    classifier_init: str = ""  # ResNet-18 state dict file to start from; empty means random initialisation
+    batch_size: int = 32  # images per batch when translating and classifying during evaluation
+    seed: int = 0  # seed of classifier initialisation, batch order and flips
+    source_expression: str = "neutral"  # input expression of the RaFD classification-error protocol
+    gender_attr: str = "Male"  # attribute flipped by the gender (G) change
+    age_attr: str = "Young"  # attribute flipped by the age (A) change
+    attribute_threshold: float = 0.5  # sigmoid probability above which the classifier calls an attribute present
+    max_test_images: int = 0  # test images per dataset used for translation metrics; 0 means all
+
+    def __post_init__(self) -> None:
+        positive = {
+            "eval.classifier_epochs": self.classifier_epochs,
+            "eval.attribute_classifier_epochs": self.attribute_classifier_epochs,
+            "eval.classifier_batch_size": self.classifier_batch_size,
+            "eval.classifier_image_size": self.classifier_image_size,
+            "eval.batch_size": self.batch_size,
+            "eval.classifier_lr": self.classifier_lr,
+        }
+        for key, value in positive.items():
+            if value <= 0:
+                raise ConfigError(f"{key} must be positive, got {value}")
+        for key, value in (("eval.classifier_flip_prob", self.classifier_flip_prob),
+                           ("eval.attribute_threshold", self.attribute_threshold)):
+            if not 0.0 <= value <= 1.0:
+                raise ConfigError(f"{key} must be between 0 and 1, got {value}")
+        if self.classifier_weight_decay < 0:
+            raise ConfigError(f"eval.classifier_weight_decay must be 0 or more, got {self.classifier_weight_decay}")
+        if self.max_test_images < 0:
+            raise ConfigError(f"eval.max_test_images must be 0 (all) or more, got {self.max_test_images}")
+        if not self.source_expression:
+            raise ConfigError("eval.source_expression is empty; name the input expression, for example neutral")
 
 
 @dataclass(frozen=True)

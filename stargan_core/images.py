@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from pathlib import Path
@@ -120,3 +121,27 @@ def save_png(array: np.ndarray, path: str | Path) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def decode_rgb(data: bytes, source: str | Path = "<bytes>") -> Image.Image:
+    """Decode an encoded image held in memory like ``load_rgb``: EXIF orientation applied, fully decoded, RGB.
+
+    Raises DataError naming ``source`` when the data is empty, unreadable or truncated.
+    """
+    if not data:
+        raise DataError(f"{source}: empty file")
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            image = ImageOps.exif_transpose(image)
+            return to_rgb(image)
+    except (OSError, ValueError, Image.DecompressionBombError, SyntaxError) as exc:
+        raise DataError(f"{source}: cannot read image ({exc})") from exc
+
+
+def crop_resize(image: Image.Image, box: tuple[int, int, int, int], size: int) -> Image.Image:
+    """Crop the square ``box`` (left, top, right, bottom) and resize it to ``size`` with the filter of ``center_crop_resize``."""
+    cropped = image.crop(box)
+    if cropped.size != (size, size):
+        cropped = cropped.resize((size, size), Image.BILINEAR)
+    return cropped

@@ -82,8 +82,11 @@ def step_generator(seed: int, step: int, stream: int) -> torch.Generator:
 
 def build_state(cfg: Config, space: LabelSpace, device: torch.device) -> TrainState:
     m, t = cfg.model, cfg.train
-    G = Generator(m.g_conv_dim, space.dim, m.g_repeat_num).to(device)
-    D = Discriminator(cfg.data.image_size, m.d_conv_dim, space.cls_dim, m.d_repeat_num).to(device)
+    # Initial weights depend on train.seed alone, not on whatever used the global RNG before.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(t.seed)
+        G = Generator(m.g_conv_dim, space.dim, m.g_repeat_num).to(device)
+        D = Discriminator(cfg.data.image_size, m.d_conv_dim, space.cls_dim, m.d_repeat_num).to(device)
     if t.channels_last and device.type == "cuda":
         G = G.to(memory_format=torch.channels_last)
         D = D.to(memory_format=torch.channels_last)
