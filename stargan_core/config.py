@@ -29,6 +29,9 @@ DATASETS = ("CelebA", "RaFD", "Both")
 class DataConfig:
     """Dataset locations, label selection and preparation settings."""
 
+    celeba_image_dir: str = "data/raw/celeba/images"  # raw aligned CelebA JPEGs (img_align_celeba)
+    celeba_attr_file: str = "data/raw/celeba/list_attr_celeba.txt"  # raw CelebA attribute file
+    rafd_image_dir: str = "data/raw/rafd"  # raw RaFD photos: flat, or train/ and test/ with expression folders
     celeba_dir: str = "data/prepared/celeba"  # prepared CelebA: images.npy, labels.csv, manifest.json
     rafd_dir: str = "data/prepared/rafd"  # prepared RaFD, same layout
     selected_attrs: tuple[str, ...] = CELEBA_ATTRIBUTES  # CelebA attributes that define the domains

@@ -145,9 +145,19 @@ class MlflowRun:
         import mlflow
         import mlflow.pytorch
 
+        import torch
+
+        import stargan_core
+
         mlflow.set_tracking_uri(self.uri)
         with mlflow.start_run(run_id=self.run_id):
-            mlflow.pytorch.log_model(model, name=name)
+            # Pickle format with the package source attached, so mlflow.pytorch.load_model needs no install of
+            # this project; the requirement list is given to skip MLflow's slow inference of it.
+            mlflow.pytorch.log_model(
+                model, name=name, serialization_format="pickle",
+                code_paths=[str(Path(stargan_core.__file__).parent)],
+                pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
+            )
 
     def finish(self, status: str = "FINISHED") -> None:
         self.client.set_terminated(self.run_id, status=status)

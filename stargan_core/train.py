@@ -213,13 +213,49 @@ def _check_resume(payload: dict, space: LabelSpace, state: TrainState) -> None:
         )
 
 
+# Settings that may change between a run and its resumption: the schedule is a pure function of the step, and
+# the others only affect logging, storage or where the data lives.
+RESUMABLE_KEYS = {
+    "train.num_iters", "train.num_iters_decay", "train.log_step", "train.sample_step", "train.model_save_step",
+    "train.keep_last", "train.num_sample_images", "train.device",
+}
+RESUMABLE_SECTIONS = ("tracking.", "eval.", "data.celeba_dir", "data.rafd_dir", "data.celeba_image_dir",
+                      "data.celeba_attr_file", "data.rafd_image_dir")
+
+
+def changed_settings(saved: dict, cfg: Config) -> list[str]:
+    """Return the dotted keys whose values differ from a checkpoint's config and matter for training."""
+    from stargan_core.config import config_from_dict
+
+    try:
+        old = config_from_dict(saved, source="checkpoint").flat()
+    except Exception:  # a config from an older version of this project: treat every key as changed
+        return ["config"]
+    new = cfg.flat()
+    return sorted(
+        key for key in new
+        if old.get(key) != new[key] and key not in RESUMABLE_KEYS and not key.startswith(RESUMABLE_SECTIONS)
+    )
+
+
+def _clear_run(out_dir: Path) -> None:
+    import shutil
+
+    for name in ("checkpoints", "samples"):
+        shutil.rmtree(out_dir / name, ignore_errors=True)
+    for name in ("train_log.csv", "summary.json", "mlflow_run_id"):
+        (out_dir / name).unlink(missing_ok=True)
+
+
 def train(cfg: Config, out_dir: str | Path, data: dict[str, DomainData] | None = None, resume: bool = False,
-          stop_at_step: int | None = None) -> dict:
+          stop_at_step: int | None = None, restart_on_change: bool = False) -> dict:
     """Train StarGAN into ``out_dir`` and return a summary; ``data`` defaults to the prepared datasets of the config.
 
     ``out_dir`` receives ``config.yaml``, ``checkpoints/``, ``samples/``, ``train_log.csv`` and ``summary.json``.
     With ``resume`` the newest checkpoint in ``out_dir`` is restored first. ``stop_at_step`` ends the run early
-    (with a checkpoint) at that iteration, for time-boxed jobs that resume later.
+    (with a checkpoint) at that iteration, for time-boxed jobs that resume later. With ``restart_on_change``, a
+    resume whose checkpoint was trained with other settings (anything but the schedule length, logging and paths)
+    starts from step 0 instead, as a pipeline rerun after a parameter change should.
     """
     t = cfg.train
     out_dir = Path(out_dir)
@@ -243,6 +279,12 @@ def train(cfg: Config, out_dir: str | Path, data: dict[str, DomainData] | None =
         log.info("no checkpoint in %s; starting from step 0", checkpoints)
     if resume_from is None and ckpt.list_checkpoints(checkpoints):
         raise CheckpointError(f"{checkpoints} already holds checkpoints; pass --resume to continue, or use a new --out")
+    if resume_from is not None and restart_on_change:
+        changed = changed_settings(ckpt.load_checkpoint(resume_from)["config"], cfg)
+        if changed:
+            log.warning("settings changed since %s (%s); restarting from step 0", resume_from, ", ".join(changed))
+            _clear_run(out_dir)
+            resume_from = None
     if resume_from is not None:
         payload = ckpt.load_checkpoint(resume_from, map_location=device)
         _check_resume(payload, space, state)

@@ -58,7 +58,7 @@ class Target:
     hair colours. Categorical labels start from zeros, so ``assign`` is the one-hot class.
     """
 
-    name: str  # column label and file stem, e.g. "Blond_Hair+Male=0"; parse_target reads it back
+    name: str  # column label and file stem, e.g. "Blond_Hair+Male=0", which parse_target reads back
     dataset: int  # index into LabelSpace.datasets
     assign: tuple[tuple[int, float], ...] = ()
     flip: tuple[int, ...] = ()
@@ -73,8 +73,8 @@ def _dataset_of_kind(space: LabelSpace, kind: str, option: str) -> int:
         if d.kind == kind:
             return i
     have = "; ".join(f"{d.name} {d.kind}: {','.join(d.names)}" for d in space.datasets)
-    wanted = "binary attributes (CelebA)" if kind == BINARY else "categorical expressions (RaFD)"
-    raise CheckpointError(f"{option} needs a checkpoint with {wanted}, but its labels are {have}")
+    required = "binary attributes (CelebA)" if kind == BINARY else "categorical expressions (RaFD)"
+    raise CheckpointError(f"{option} needs a checkpoint with {required}, but its labels are {have}")
 
 
 def _unknown_name(name: str, space: LabelSpace, dataset: int, option: str) -> CheckpointError:
@@ -362,7 +362,8 @@ class Translator:
             raise CheckpointError(f"{where} stores no image size (model.image_size or config data.image_size)")
         if model_size is not None and config_size is not None and model_size != config_size:
             raise CheckpointError(
-                f"{where}: the model was built for {model_size} px but its config says data.image_size={config_size}"
+                f"{where}: the model was built for {model_size} px but its config sets data.image_size={config_size}; "
+                f"the checkpoint is inconsistent, so export it again"
             )
         size = int(model_size if model_size is not None else config_size)
         if image_size is not None and image_size != size:
@@ -496,7 +497,9 @@ class Translator:
         """Return G(x_real, c_trg) on the translator's device: images (N, 3, S, S) in [-1, 1], labels (N, dim) or (dim,).
 
         The output of the generator's tanh lies in [-1, 1]. Instance normalisation uses per-image statistics,
-        so each output does not depend on the other images of the batch.
+        so each output does not depend on the other images of the batch beyond float rounding.
+        NOTE: on CPU, oneDNN may choose another convolution algorithm for another batch size, which changes
+        outputs by about 1e-6, so a rare 8-bit value can differ by one level between batch sizes.
         """
         x_real = self._check_images(x_real).to(self.device, dtype=torch.float32)
         c_trg = torch.as_tensor(c_trg, dtype=torch.float32).to(self.device)
@@ -522,7 +525,7 @@ class Translator:
         ``images``: PIL images of any mode and size (prepared with ``prepare``), or a float tensor (N, 3, S, S) in
         [-1, 1]. ``targets``: Target objects or text such as ``"Blond_Hair,Male=0"`` or ``"happy"``. ``c_org``:
         the inputs' original labels, (N, dim) or (dim,) or ``--source-attrs`` text (default all zero).
-        Returns for a tensor a CPU tensor (N, T, 3, S, S) and for PIL images a list per image of T RGB images.
+        Returns a CPU tensor (N, T, 3, S, S) for a tensor input, and for PIL images a list per image of T RGB images.
         With a single target (not in a list) the target axis is dropped.
         """
         single = isinstance(targets, (str, Target))
@@ -585,7 +588,7 @@ def _wrap_label(text: str, font: ImageFont.ImageFont | ImageFont.FreeTypeFont, w
 def make_grid(x_real: torch.Tensor, x_fakes: Sequence[torch.Tensor], names: Sequence[str]) -> np.ndarray:
     """Return one grid row as uint8 (H, W, 3): the input, then one column per target with its name above it.
 
-    Images are (3, S, S) in [-1, 1]; values outside are clamped before conversion to 8 bit.
+    Images are (3, S, S) in [-1, 1], and values outside that range are clamped before conversion to 8 bit.
     """
     columns = [tensor_to_uint8(x_real)] + [tensor_to_uint8(x) for x in x_fakes]
     labels = ["input"] + list(names)
@@ -668,7 +671,7 @@ def translate_files(
     """Translate image files into every target and write ``OUT/<key>/<target>.png``, ``OUT/<key>/grid.png``.
 
     A file that cannot be read is logged, listed under "failures" and skipped. Returns the summary that is also
-    written to ``OUT/summary.json``; output paths in it are relative to ``out_dir``.
+    written to ``OUT/summary.json``. Output paths in it are relative to ``out_dir``.
     """
     from tqdm import tqdm
 

@@ -125,3 +125,13 @@ def test_resume_in_new_process_equals_straight_run(tmp_path, tiny_prepared):
     with open(tmp_path / "halves" / "train_log.csv") as handle:
         steps = [int(row["step"]) for row in csv.DictReader(handle)]
     assert steps == list(range(1, 11))
+
+
+def test_restart_on_change_starts_over(tmp_path, tiny_prepared):
+    train(tiny_config(tiny_prepared, "train.num_iters=2", "train.num_iters_decay=0"), tmp_path / "run")
+    longer = tiny_config(tiny_prepared, "train.num_iters=3", "train.num_iters_decay=0")
+    assert train(longer, tmp_path / "run", resume=True, restart_on_change=True)["iterations_run"] == 1
+    changed = tiny_config(tiny_prepared, "loss.lambda_rec=5", "train.num_iters=3", "train.num_iters_decay=0")
+    summary = train(changed, tmp_path / "run", resume=True, restart_on_change=True)
+    assert summary["iterations_run"] == 3
+    assert load_checkpoint(tmp_path / "run")["config"]["loss"]["lambda_rec"] == 5.0
