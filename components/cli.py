@@ -15,6 +15,7 @@ from stargan_core.errors import StarGANError
 
 # Sub-command modules, in the order `stargan --help` lists them.
 STEP_MODULES = (
+    "components.check_data",
     "components.download",
     "components.prepare",
     "components.train",

@@ -243,7 +243,7 @@ def _clear_run(out_dir: Path) -> None:
 
     for name in ("checkpoints", "samples"):
         shutil.rmtree(out_dir / name, ignore_errors=True)
-    for name in ("train_log.csv", "summary.json", "mlflow_run_id"):
+    for name in ("train_log.csv", "summary.json", "metrics.json", "mlflow_run_id"):
         (out_dir / name).unlink(missing_ok=True)
 
 
@@ -251,7 +251,8 @@ def train(cfg: Config, out_dir: str | Path, data: dict[str, DomainData] | None =
           stop_at_step: int | None = None, restart_on_change: bool = False) -> dict:
     """Train StarGAN into ``out_dir`` and return a summary; ``data`` defaults to the prepared datasets of the config.
 
-    ``out_dir`` receives ``config.yaml``, ``checkpoints/``, ``samples/``, ``train_log.csv`` and ``summary.json``.
+    ``out_dir`` receives ``config.yaml``, ``checkpoints/``, ``samples/``, ``train_log.csv``, ``summary.json`` and
+    ``metrics.json``.
     With ``resume`` the newest checkpoint in ``out_dir`` is restored first. ``stop_at_step`` ends the run early
     (with a checkpoint) at that iteration, for time-boxed jobs that resume later. With ``restart_on_change``, a
     resume whose checkpoint was trained with other settings (anything but the schedule length, logging and paths)
@@ -337,6 +338,9 @@ def train(cfg: Config, out_dir: str | Path, data: dict[str, DomainData] | None =
         "losses": {k: v for k, v in state.last.items() if np.isfinite(v)},
     }
     write_json(out_dir / "summary.json", summary)
+    # metrics.json holds numbers only, as DVC metrics require.
+    write_json(out_dir / "metrics.json", {"step": state.step, "iterations_per_second": summary["iterations_per_second"],
+                                          **summary["losses"]})
     if mlflow_run:
         _finish_mlflow(mlflow_run, state, checkpoints, summary, status)
     log.info("trained to step %d of %d (%.2f it/s)", state.step, t.num_iters, summary["iterations_per_second"])
