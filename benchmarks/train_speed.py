@@ -5,6 +5,7 @@ Examples:
     python benchmarks/train_speed.py --preset tiny --variants fp32          # seconds on a laptop CPU
     python benchmarks/train_speed.py --preset paper --variants fp32,bf16,bf16-channels-last --device cuda
     python benchmarks/train_speed.py --preset tiny --baseline-src ../stargan-old   # this checkout against another
+    python benchmarks/train_speed.py --jpeg-dir ../shared/data/celeba-sample/images  # data path against the official
 
 Each variant trains on random in-memory images through the real training step (D update every iteration, G update
 every n_critic), after ``--warmup`` untimed iterations. With ``--baseline-src`` the same measurement runs in a
@@ -92,6 +93,53 @@ def measure(preset: str, variant: str, device: str, iters: int, warmup: int, ext
     }
 
 
+def measure_data_path(jpeg_dir: Path, batches: int, batch_size: int = 16) -> dict:
+    """Return batches per second of the official per-step JPEG pipeline and of this project's memory map.
+
+    The official StarGAN release opens, flips, centre-crops (178), resizes (128) and normalises every image of
+    every batch with torchvision transforms; here the images are decoded once and each batch is a slice of
+    images.npy, flipped and scaled on the device.
+    """
+    import tempfile
+
+    import numpy as np
+    import torch
+    import torchvision.transforms as T
+    from PIL import Image
+
+    from stargan_core.datasets import LabeledImages, gather_batch
+    from stargan_core.images import center_crop_resize, load_rgb
+    from stargan_core.labels import DatasetLabels
+
+    files = sorted(p for p in jpeg_dir.iterdir() if p.suffix.lower() in (".jpg", ".jpeg"))
+    if len(files) < batch_size:
+        raise SystemExit(f"{jpeg_dir} holds {len(files)} JPEG files; at least {batch_size} are needed")
+    rng = np.random.default_rng(0)
+    transform = T.Compose([T.RandomHorizontalFlip(), T.CenterCrop(178), T.Resize(128), T.ToTensor(),
+                           T.Normalize(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))])
+    started = time.perf_counter()
+    for _ in range(batches):
+        picks = rng.choice(len(files), batch_size, replace=False)
+        torch.stack([transform(Image.open(files[i]).convert("RGB")) for i in picks])
+    official = batches / (time.perf_counter() - started)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        array = np.lib.format.open_memmap(Path(tmp) / "images.npy", mode="w+", dtype=np.uint8,
+                                          shape=(len(files), 128, 128, 3))
+        for i, path in enumerate(files):
+            array[i] = np.asarray(center_crop_resize(load_rgb(path), 178, 128))
+        array.flush()
+        images = np.load(Path(tmp) / "images.npy", mmap_mode="r")
+        data = LabeledImages(images, np.zeros((len(files), 1), np.float32), DatasetLabels("CelebA", ("Male",), "binary"))
+        generator = torch.Generator().manual_seed(0)
+        started = time.perf_counter()
+        for _ in range(batches):
+            gather_batch(data, rng.choice(len(files), batch_size, replace=False), "cpu", 0.5, generator)
+        ours = batches / (time.perf_counter() - started)
+    return {"files": len(files), "batch_size": batch_size, "official_batches_per_second": official,
+            "memmap_batches_per_second": ours, "ratio": ours / official}
+
+
 def run_baseline(src: Path, args: argparse.Namespace, variant: str) -> dict:
     """Run this script's measurement in a subprocess that imports stargan_core from ``src``."""
     command = [sys.executable, str(Path(__file__).resolve()), "--preset", args.preset, "--variants", variant,
@@ -114,6 +162,8 @@ def main() -> int:
                         help="extra config override, e.g. train.dataset=Both (repeatable)")
     parser.add_argument("--baseline-src", type=Path, default=None,
                         help="folder of another checkout whose stargan_core is measured for comparison")
+    parser.add_argument("--jpeg-dir", type=Path, default=None,
+                        help="also compare the official per-step JPEG pipeline with images.npy on these JPEGs")
     parser.add_argument("--json-only", action="store_true", help="print one JSON line and nothing else")
     args = parser.parse_args()
 
@@ -135,6 +185,12 @@ def main() -> int:
             base = run_baseline(args.baseline_src, args, r["variant"])
             print(f"{r['variant']}: this checkout {r['iterations_per_second']:.3f} it/s, baseline "
                   f"{base['iterations_per_second']:.3f} it/s, ratio {r['iterations_per_second'] / base['iterations_per_second']:.2f}")
+    if args.jpeg_dir is not None:
+        loading = measure_data_path(args.jpeg_dir, batches=max(args.iters, 20))
+        print(f"data path, batch {loading['batch_size']}: official JPEG pipeline "
+              f"{loading['official_batches_per_second']:.1f} batches/s, images.npy "
+              f"{loading['memmap_batches_per_second']:.1f} batches/s, ratio {loading['ratio']:.1f}")
+        results.append(loading)
     print(json.dumps(results))
     return 0
 

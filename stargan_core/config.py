@@ -87,7 +87,7 @@ class TrainConfig:
     keep_last: int = 3  # checkpoints kept on disk, newest first
     num_sample_images: int = 8  # fixed inputs in each sample grid
     device: str = "auto"  # auto (CUDA when present), cpu, cuda or cuda:N
-    mixed_precision: str = "no"  # no or bf16 (autocast, CUDA only)
+    mixed_precision: str = "fp32"  # fp32, or bf16 (autocast, CUDA only)
     channels_last: bool = False  # channels-last memory format on CUDA
 
 
@@ -337,7 +337,7 @@ def validate(config: Config, source: str = "config") -> None:
     for key, value in (("train.beta1", t.beta1), ("train.beta2", t.beta2)):
         if not 0.0 <= value < 1.0:
             raise ConfigError(f"{source}: {key} must be in [0, 1), got {value}")
-    if t.mixed_precision not in ("no", "bf16"):
-        raise ConfigError(f"{source}: train.mixed_precision is {t.mixed_precision!r}; use no or bf16")
+    if t.mixed_precision not in ("fp32", "bf16"):
+        raise ConfigError(f"{source}: train.mixed_precision is {t.mixed_precision!r}; use fp32 or bf16")
     if not (t.device in ("auto", "cpu", "cuda") or t.device.startswith("cuda:")):
         raise ConfigError(f"{source}: train.device is {t.device!r}; use auto, cpu, cuda or cuda:N")

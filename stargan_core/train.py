@@ -379,6 +379,11 @@ def _start_mlflow(cfg: Config, out_dir: Path, space: LabelSpace, resumed: bool) 
     if not run.resumed:
         run.log_params(cfg.flat())
         run.log_artifact(out_dir / "config.yaml")
+    else:
+        # MLflow params are immutable: a setting changed on resume (such as a longer schedule) becomes a tag.
+        logged = run.client.get_run(run.run_id).data.params
+        changed = {f"changed.{k}": str(v) for k, v in cfg.flat().items() if k in logged and logged[k] != str(v)}
+        run.set_tags(changed)
     return run
 
 

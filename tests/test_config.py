@@ -55,7 +55,7 @@ def test_config_is_frozen():
         (["train.num_iters_decay=300000"], r"num_iters_decay 300000 must be between 0 and train\.num_iters"),
         (["train.flip_prob=1.5"], r"train\.flip_prob must be between 0 and 1"),
         (["train.num_iters"], r"invalid override 'train\.num_iters'; write it as section\.key=value"),
-        (["train.mixed_precision=fp8"], r"use no or bf16"),
+        (["train.mixed_precision=fp8"], r"use fp32 or bf16"),
     ],
 )
 def test_invalid_values_name_key_and_fix(overrides, message):
