@@ -1,6 +1,6 @@
 """Checkpoints: one file per saved step, written atomically, rotated, loaded without unpickling objects.
 
-A checkpoint ``checkpoints/step_00010000.pt`` holds G and D weights, both optimizer states, the step, the RNG
+A checkpoint ``checkpoints/step_00010000.pt`` contains G and D weights, both optimizer states, the step, the RNG
 states, the label space and the resolved config. ``checkpoints/latest`` names the newest complete file. Files are
 loaded with ``torch.load(..., weights_only=True)``, which accepts tensors and plain containers only.
 """
@@ -133,7 +133,7 @@ def build_models(payload: dict[str, Any], with_discriminator: bool = False) -> t
     D = None
     if with_discriminator:
         if payload.get("D") is None:
-            raise CheckpointError(f"{payload.get('path', 'checkpoint')} holds no discriminator")
+            raise CheckpointError(f"{payload.get('path', 'checkpoint')} contains no discriminator")
         D = Discriminator(spec["image_size"], spec["d_conv_dim"], spec["d_c_dim"], spec["d_repeat_num"])
         D.load_state_dict(payload["D"])
     return G, D

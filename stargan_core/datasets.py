@@ -1,6 +1,6 @@
 """Prepared datasets and deterministic batches.
 
-A prepared dataset folder holds ``images.npy`` (uint8, N x size x size x 3, RGB), ``labels.csv`` (one row per
+A prepared dataset folder contains ``images.npy`` (uint8, N x size x size x 3, RGB), ``labels.csv`` (one row per
 image in the same order: ``file``, ``split``, then one 0/1 column per attribute for CelebA, or ``expression`` and
 ``person`` for RaFD) and ``manifest.json``. Training memory-maps the images and never decodes a JPEG; flips and
 scaling to [-1, 1] happen on the training device.
@@ -73,7 +73,7 @@ def load_prepared(root: str | Path, split: str, labels_spec: DatasetLabels) -> L
     table = pd.read_csv(labels_path, dtype={"file": str, "split": str})
     images = np.load(images_path, mmap_mode="r")
     if len(table) != images.shape[0]:
-        raise DataError(f"{labels_path} has {len(table)} rows but {images_path} holds {images.shape[0]} images")
+        raise DataError(f"{labels_path} has {len(table)} rows but {images_path} contains {images.shape[0]} images")
     if "split" not in table.columns:
         raise DataError(f"{labels_path} has no 'split' column; prepare the dataset again")
     rows = np.flatnonzero((table["split"] == split).to_numpy())
@@ -109,7 +109,7 @@ def _labels_from_table(table: pd.DataFrame, spec: DatasetLabels, source: Path) -
         unknown = sorted(set(names) - set(index))
         if unknown:
             raise DataError(
-                f"{source} holds expressions {unknown} that are not in data.expressions {list(spec.names)}; "
+                f"{source} contains expressions {unknown} that are not in data.expressions {list(spec.names)}; "
                 f"add them to data.expressions (and set model.c2_dim)"
             )
         labels = np.zeros((len(names), spec.dim), dtype=np.float32)

@@ -1,7 +1,8 @@
 """Import checkpoints of the official StarGAN release (yunjey/stargan): ``<step>-G.ckpt`` and ``<step>-D.ckpt``.
 
-Those files are state dicts whose InstanceNorm layers carry running-statistics buffers that the official code
-never uses (it never calls ``.eval()``); they are dropped here, and the architecture is inferred from tensor shapes.
+Those files are state dicts whose InstanceNorm layers carry running-statistics buffers. The official code never
+uses them because it never calls ``.eval()``, so they are dropped here. The architecture is inferred from tensor
+shapes.
 """
 
 from __future__ import annotations

@@ -152,7 +152,7 @@ class MlflowRun:
         mlflow.set_tracking_uri(self.uri)
         with mlflow.start_run(run_id=self.run_id):
             # Pickle format with the package source attached, so mlflow.pytorch.load_model needs no install of
-            # this project; the requirement list is given to skip MLflow's slow inference of it.
+            # this project. The explicit requirement list skips MLflow's slow inference of it.
             mlflow.pytorch.log_model(
                 model, name=name, serialization_format="pickle",
                 code_paths=[str(Path(stargan_core.__file__).parent)],

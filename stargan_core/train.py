@@ -1,7 +1,7 @@
 """The StarGAN training loop (Choi et al., 2018, Section 5.3), resumable to the bit on CPU.
 
 Every random draw of iteration ``step`` (batch order, flips, target labels, gradient-penalty interpolation) comes
-from generators seeded by ``(train.seed, step)``, and the learning rate is a pure function of ``step``, so a run
+from generators seeded by ``(train.seed, step)``. The learning rate is a pure function of ``step`` too, so a run
 resumed from a checkpoint continues exactly as an uninterrupted run would.
 """
 
@@ -279,7 +279,7 @@ def train(cfg: Config, out_dir: str | Path, data: dict[str, DomainData] | None =
     if resume and resume_from is None:
         log.info("no checkpoint in %s; starting from step 0", checkpoints)
     if resume_from is None and ckpt.list_checkpoints(checkpoints):
-        raise CheckpointError(f"{checkpoints} already holds checkpoints; pass --resume to continue, or use a new --out")
+        raise CheckpointError(f"{checkpoints} already contains checkpoints; pass --resume to continue, or use a new --out")
     if resume_from is not None and restart_on_change:
         changed = changed_settings(ckpt.load_checkpoint(resume_from)["config"], cfg)
         if changed:
@@ -338,7 +338,7 @@ def train(cfg: Config, out_dir: str | Path, data: dict[str, DomainData] | None =
         "losses": {k: v for k, v in state.last.items() if np.isfinite(v)},
     }
     write_json(out_dir / "summary.json", summary)
-    # metrics.json holds numbers only, as DVC metrics require.
+    # metrics.json contains numbers only, as DVC metrics require.
     write_json(out_dir / "metrics.json", {"step": state.step, "iterations_per_second": summary["iterations_per_second"],
                                           **summary["losses"]})
     if mlflow_run:
