@@ -41,6 +41,7 @@ class DataConfig:
     rafd_crop_size: int = 256  # face-centred crop of RaFD photos before resizing, in pixels
     test_size: int = 2000  # CelebA images held out for testing
     rafd_test_share: float = 0.1  # share of RaFD people held out for testing
+    rafd_person_pattern: str = ""  # regex whose first group is the person id in a file name; empty: RaFD names
     split_seed: int = 1234  # seed of the train/test split, used by preparation only
     max_bad_share: float = 0.01  # preparation fails when more than this share of images is unreadable
 

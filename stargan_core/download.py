@@ -1,6 +1,6 @@
 """Download CelebA with HTTP Range resume and checksum verification, and explain how to obtain RaFD.
 
-The download goes to ``OUT/.partial/<name>.part``. A rerun after an interruption asks the server only for the
+The download goes to ``OUT/.partial/<name>.part``. A rerun after an interruption requests only the
 missing bytes (``Range: bytes=<size>-``). A file whose checksum does not match is deleted, so the next run starts
 afresh. The zip archive is extracted member by member after checking that no member leaves ``OUT``.
 """
@@ -245,16 +245,22 @@ def download_celeba(
     marker = out / MARKER_FILE
     if marker.is_file():
         record = json.loads(marker.read_text(encoding="utf-8"))
-        if record.get("url") == url and Path(record["images_dir"]).is_dir() and Path(record["attr_file"]).is_file():
+        images_dir, attr_file = record.get("images_dir"), record.get("attr_file")
+        if record.get("url") == url and images_dir and attr_file and Path(images_dir).is_dir() \
+                and Path(attr_file).is_file():
             log.info("%s was already downloaded into %s", url, out)
             return record
     name = archive_name(url)
-    partial = out / PARTIAL_DIR / f"{name}.part"
-    log.info("downloading %s to %s", url, partial)
-    fetch(url, partial, retries=retries, backoff=backoff)
-    verify_checksum(partial, md5=md5, sha256=sha256)
-    archive = partial.with_name(name)
-    os.replace(partial, archive)
+    archive = out / PARTIAL_DIR / name
+    if archive.is_file():
+        # A complete archive from a run that failed while extracting: check it again instead of downloading.
+        verify_checksum(archive, md5=md5, sha256=sha256)
+    else:
+        partial = archive.with_name(f"{name}.part")
+        log.info("downloading %s to %s", url, partial)
+        fetch(url, partial, retries=retries, backoff=backoff)
+        verify_checksum(partial, md5=md5, sha256=sha256)
+        os.replace(partial, archive)
     record: dict[str, Any] = {
         "url": url,
         "file": name,

@@ -20,7 +20,7 @@ from PIL import Image
 from stargan_core.errors import DataError
 from stargan_core.images import IMAGE_SUFFIXES, center_crop_resize, is_image_file
 from stargan_core.prepare.common import (
-    FORMAT_VERSION, IMAGES_FILE, check_output, LABELS_FILE, MANIFEST_FILE, MISSING, check_bad_share, closest_names,
+    FORMAT_VERSION, IMAGES_FILE, LABELS_FILE, MANIFEST_FILE, MISSING, check_bad_share, check_output, closest_names,
     decode_images, default_workers, inputs_checksum, reorder_rows, sha256_file, split_order, staged_output,
     write_labels_csv, write_manifest,
 )
@@ -106,7 +106,7 @@ def _parse_text_layout(path: Path, lines: list[tuple[int, str]]) -> tuple[str, t
     elif first and not any(token.lower().endswith(IMAGE_SUFFIXES) for token in first) and not all(
         token.lstrip("-").isdigit() for token in first
     ):
-        # The count line is missing; line 1 holds the attribute names.
+        # The count line is missing, so line 1 contains the attribute names.
         header_number, header_line = lines[0]
         body = lines[1:]
         layout = "txt-without-count"
@@ -234,7 +234,9 @@ def choose_test_rows(usable: np.ndarray, test_size: int, seed: int) -> np.ndarra
     return test
 
 
-def partition_test_rows(files: Sequence[str], usable: np.ndarray, partitions: dict[str, int], source: Path) -> np.ndarray:
+def partition_test_rows(
+    files: Sequence[str], usable: np.ndarray, partitions: dict[str, int], source: Path
+) -> np.ndarray:
     """Return a boolean test mask from the official partition: 2 is test; train (0) and validation (1) train."""
     missing = [name for name in files if name not in partitions]
     if missing:
@@ -300,7 +302,7 @@ def prepare_celeba(
     if not exists.any():
         raise DataError(
             f"none of the {len(paths)} images listed in {attr_file} (first {table.files[0]}) is in {image_dir}; "
-            f"pass --image-dir with the folder that holds them"
+            f"pass --image-dir with the folder that contains them"
         )
     skipped = [{"file": table.files[i], "reason": "file not found"} for i in np.flatnonzero(~exists)]
     check_bad_share(skipped, len(paths), max_bad_share)

@@ -1,6 +1,6 @@
 """Shared steps of data preparation: parallel decoding into a memory map, output files, and the staged output folder.
 
-A prepared folder holds ``images.npy`` (uint8, N x size x size x 3, RGB), ``labels.csv`` and ``manifest.json``
+A prepared folder contains ``images.npy`` (uint8, N x size x size x 3, RGB), ``labels.csv`` and ``manifest.json``
 (see ``stargan_core.datasets``). Preparation writes everything into a hidden temporary folder next to the output
 and renames it into place at the end, so a failed run leaves no partial output.
 """
@@ -173,14 +173,19 @@ def decode_images(
             # About eight chunks per worker balance the load; at most 256 images per chunk keep the bar moving.
             chunk_size = max(1, min(256, math.ceil(len(items) / (workers * 8))))
             with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context()) as pool:
-                futures = {
-                    pool.submit(_decode_chunk, str(images_path), crop, items[start:start + chunk_size]): start
+                futures = [
+                    pool.submit(_decode_chunk, str(images_path), crop, items[start:start + chunk_size])
                     for start in range(0, len(items), chunk_size)
-                }
-                for future in as_completed(futures):
-                    chunk_results = future.result()
-                    results.extend(chunk_results)
-                    progress.update(len(chunk_results))
+                ]
+                try:
+                    for future in as_completed(futures):
+                        chunk_results = future.result()
+                        results.extend(chunk_results)
+                        progress.update(len(chunk_results))
+                except BaseException:
+                    # On an error or Ctrl-C, drop the chunks not started yet instead of decoding them first.
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    raise
     finally:
         progress.close()
     results.sort(key=lambda result: result.row)
@@ -218,7 +223,7 @@ def write_labels_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[
 
 
 def write_manifest(path: Path, manifest: dict[str, Any]) -> None:
-    """Write manifest.json, indented and with a final newline; it holds no time stamps, so reruns are identical."""
+    """Write manifest.json, indented and with a final newline. It contains no time stamps, so reruns are identical."""
     path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 

@@ -25,8 +25,9 @@ from PIL import Image
 from stargan_core.errors import DataError
 from stargan_core.images import center_crop_resize, crop_resize, is_image_file
 from stargan_core.prepare.common import (
-    FORMAT_VERSION, IMAGES_FILE, LABELS_FILE, MANIFEST_FILE, check_bad_share, check_output, closest_names, decode_images,
-    default_workers, inputs_checksum, reorder_rows, split_order, staged_output, write_labels_csv, write_manifest,
+    FORMAT_VERSION, IMAGES_FILE, LABELS_FILE, MANIFEST_FILE, check_bad_share, check_output, closest_names,
+    decode_images, default_workers, inputs_checksum, reorder_rows, split_order, staged_output, write_labels_csv,
+    write_manifest,
 )
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,9 @@ def validate_face_box(box: Sequence[int]) -> tuple[int, int, int, int]:
     left, top, right, bottom = (int(value) for value in box)
     width, height = RAFD_PHOTO_SIZE
     if not (0 <= left < right <= width and 0 <= top < bottom <= height):
-        raise DataError(f"face box {list(box)} must lie inside a {width}x{height} photo with left < right, top < bottom")
+        raise DataError(
+            f"face box {list(box)} must lie inside a {width}x{height} photo, with left < right and top < bottom"
+        )
     if right - left != bottom - top:
         raise DataError(
             f"face box {list(box)} is {right - left}x{bottom - top}; it must be square so the face is not stretched"
@@ -99,7 +102,7 @@ def validate_face_box(box: Sequence[int]) -> tuple[int, int, int, int]:
 
 
 def face_box_for(width: int, height: int, face_box: tuple[int, int, int, int]) -> tuple[int, int, int, int] | None:
-    """Return ``face_box`` scaled from 681x1024 to a photo of this size, or None when the size is not RaFD's 681:1024."""
+    """Return ``face_box`` scaled from 681x1024 to this size, or None unless the size has the 681:1024 RaFD ratio."""
     reference_width, reference_height = RAFD_PHOTO_SIZE
     aspect = (width / height) / (reference_width / reference_height)
     if abs(aspect - 1.0) > ASPECT_TOLERANCE:
@@ -182,7 +185,7 @@ def _expression_folder_images(
     stray = [entry.name for entry in entries if is_image_file(entry)]
     if stray:
         raise DataError(
-            f"{folder} holds image files ({', '.join(stray[:3])}) beside expression folders; "
+            f"{folder} contains image files ({', '.join(stray[:3])}) beside expression folders; "
             f"move them into the folder of their expression"
         )
     if not folders:
@@ -209,7 +212,10 @@ def find_expression_images(
     root = Path(image_dir)
     if not root.is_dir():
         raise DataError(f"image folder {root} not found; pass --image-dir with the RaFD folder")
-    pattern = re.compile(person_pattern) if person_pattern else None
+    try:
+        pattern = re.compile(person_pattern) if person_pattern else None
+    except re.error as exc:
+        raise DataError(f"--person-pattern {person_pattern!r} is not a valid regular expression ({exc})") from exc
     if pattern is not None and pattern.groups < 1:
         raise DataError(f"--person-pattern {person_pattern!r} needs one group, for example '^(\\d+)_'")
     entries = _visible_entries(root)
@@ -220,7 +226,7 @@ def find_expression_images(
     found: list[tuple[Path, str, str | None]] = []
     if folders and files:
         raise DataError(
-            f"{root} holds both image files ({files[0].name}) and folders ({folders[0].name}); use one layout: "
+            f"{root} contains both image files ({files[0].name}) and folders ({folders[0].name}); use one layout: "
             f"RaFD photos directly in the folder, one folder per expression, or train/ and test/"
         )
     if files:
@@ -237,7 +243,7 @@ def find_expression_images(
         if set(lowered) != set(SPLIT_FOLDERS):
             names = ", ".join(entry.name for entry in folders)
             raise DataError(
-                f"{root} holds the folders {names}; expected either exactly train/ and test/ "
+                f"{root} contains the folders {names}; expected either exactly train/ and test/ "
                 f"(each with one folder per expression) or only expression folders ({', '.join(expressions)})"
             )
         layout = "train/test folders"
@@ -358,8 +364,8 @@ def prepare_rafd(
 ) -> dict[str, Any]:
     """Prepare RaFD or another expression dataset into ``out`` (images.npy, labels.csv, manifest.json).
 
-    Returns the manifest. The split keeps given train/ and test/ folders, or else holds out ``test_share`` of the
-    people, stratified by expression; unreadable images are skipped and do not move anyone between splits.
+    Returns the manifest. The split keeps given train/ and test/ folders. Otherwise ``test_share`` of the people
+    are held out, stratified by expression. Unreadable images are skipped, and the other images keep their split.
     """
     out = Path(out)
     if crop_size <= 0 or image_size <= 0:
@@ -390,7 +396,8 @@ def prepare_rafd(
         kept_splits = [str(splits[planned[row]]) for row in good]
         for split in SPLIT_FOLDERS:
             if split not in kept_splits:
-                raise DataError(f"every {split} image is unreadable; fix the images listed in the log and rerun")
+                examples = ", ".join(item["file"] for item in skipped[:3])
+                raise DataError(f"every {split} image is unreadable (first: {examples}); fix those images and rerun")
         reorder_rows(scratch, np.asarray(good, dtype=np.int64), staging / IMAGES_FILE)
 
         write_labels_csv(
