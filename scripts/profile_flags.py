@@ -14,13 +14,22 @@ import yaml
 
 
 def flags(profile: Path, option: str) -> list[str]:
-    """Return [option, "key=value", ...] for every key of a flat YAML mapping; lists become JSON."""
+    """Return [option, "key=value", ...] for every key of a flat YAML mapping.
+
+    `dvc exp run -S` parses values with Hydra's override grammar, so strings are single-quoted (a regular
+    expression such as ^(\\d\\d) is not a valid bare value there) and lists are written as JSON.
+    """
     overrides = yaml.safe_load(profile.read_text(encoding="utf-8")) or {}
     if not isinstance(overrides, dict):
         raise SystemExit(f"{profile} must map dotted keys to values, e.g. train.num_iters: 40")
     tokens = []
     for key, value in overrides.items():
-        text = json.dumps(value) if isinstance(value, (list, dict, bool)) else str(value)
+        if isinstance(value, (list, dict, bool)):
+            text = json.dumps(value)
+        elif isinstance(value, str) and option == "-S":
+            text = "'" + value.replace("'", "\\'") + "'"
+        else:
+            text = str(value)
         tokens += [option, f"{key}={text}"]
     return tokens
 

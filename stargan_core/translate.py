@@ -20,8 +20,10 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont, ImageOps
+from tqdm import tqdm
 
 from stargan_core.checkpoint import build_models, label_space, load_checkpoint
+from stargan_core.datasets import LabeledImages, load_prepared, read_manifest
 from stargan_core.errors import CheckpointError, ConfigError, DataError
 from stargan_core.images import (
     IMAGE_SUFFIXES,
@@ -35,6 +37,7 @@ from stargan_core.images import (
 )
 from stargan_core.labels import BINARY, CATEGORICAL, HAIR_COLORS, DatasetLabels, LabelSpace, hair_indices
 from stargan_core.models import Generator
+from stargan_core.tracking import write_json
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +86,8 @@ def _unknown_name(name: str, space: LabelSpace, dataset: int, option: str) -> Ch
     hint = f"did you mean {', '.join(close)}? " if close else ""
     for j, other in enumerate(space.datasets):
         if j != dataset and name in other.names:
-            hint = f"{name} is a {other.name} label, which {'--attrs' if other.kind == BINARY else '--expressions'} sets. "
+            setter = "--attrs" if other.kind == BINARY else "--expressions"
+            hint = f"{name} is a {other.name} label, which {setter} sets. "
     return CheckpointError(
         f"{option}: unknown {space.datasets[dataset].name} label {name!r}; {hint}valid names: {', '.join(names)}"
     )
@@ -325,7 +329,9 @@ class Translator:
                 f"{space.to_dict()} need {space.dim}; the checkpoint is inconsistent"
             )
         if image_size <= 0 or image_size % 4:
-            raise CheckpointError(f"{checkpoint or 'generator'}: image size {image_size} px is not a positive multiple of 4")
+            raise CheckpointError(
+                f"{checkpoint or 'generator'}: image size {image_size} px is not a positive multiple of 4"
+            )
         self.device = resolve_device(device) if isinstance(device, str) else device
         self.G = G.to(self.device).eval().requires_grad_(False)
         self.space = space
@@ -338,7 +344,9 @@ class Translator:
         elif source_dataset in names:
             self.source = names.index(source_dataset)
         else:
-            raise CheckpointError(f"source dataset {source_dataset!r} is not in the checkpoint's labels; use one of {', '.join(names)}")
+            raise CheckpointError(
+                f"source dataset {source_dataset!r} is not in the checkpoint's labels; use one of {', '.join(names)}"
+            )
 
     @classmethod
     def from_checkpoint(
@@ -350,7 +358,7 @@ class Translator:
     ) -> Translator:
         """Load a checkpoint of `stargan train` or `stargan import-official` (a .pt file or a run folder).
 
-        ``image_size``, when given, is the size the caller expects; a checkpoint trained at another size raises
+        ``image_size``, when given, is the size the caller expects. A checkpoint trained at another size raises
         CheckpointError.
         """
         payload = load_checkpoint(path, map_location="cpu")
@@ -468,7 +476,7 @@ class Translator:
         return max(1, int(round(min(width, height) * self.crop_share)))
 
     def prepare(self, image: Image.Image, crop: bool = True) -> np.ndarray:
-        """Return a PIL image as uint8 (S, S, 3): EXIF orientation, RGB, training crop (unless ``crop`` is False), resize.
+        """Return a PIL image as uint8 (S, S, 3) after EXIF orientation, RGB conversion, training crop and resize.
 
         Without the crop the whole image is resized to a square, which distorts non-square images.
         """
@@ -494,9 +502,10 @@ class Translator:
 
     @torch.inference_mode()
     def translate_batch(self, x_real: torch.Tensor, c_trg: torch.Tensor) -> torch.Tensor:
-        """Return G(x_real, c_trg) on the translator's device: images (N, 3, S, S) in [-1, 1], labels (N, dim) or (dim,).
+        """Return G(x_real, c_trg) on the translator's device for images (N, 3, S, S) in [-1, 1].
 
-        The output of the generator's tanh lies in [-1, 1]. Instance normalisation uses per-image statistics,
+        ``c_trg`` is the model label (N, space.dim), or (space.dim,) for every image. The output of the generator's
+        tanh lies in [-1, 1]. Instance normalisation uses per-image statistics,
         so each output does not depend on the other images of the batch beyond float rounding.
         NOTE: on CPU, oneDNN may choose another convolution algorithm for another batch size, which changes
         outputs by about 1e-6, so a rare 8-bit value can differ by one level between batch sizes.
@@ -538,6 +547,8 @@ class Translator:
         if isinstance(images, torch.Tensor):
             x_all = self._check_images(images)
             as_pil = False
+        elif len(images) == 0:
+            return []
         else:
             x_all = uint8_to_tensor(np.stack([self.prepare(image, crop) for image in images]))
             as_pil = True
@@ -548,7 +559,10 @@ class Translator:
             c_batch = c_all[start:start + batch_size]
             columns = [self.translate_batch(x_real, self.labels(t, x_real.size(0), c_batch)).cpu() for t in resolved]
             outputs.append(torch.stack(columns, dim=1))
-        x_fake = torch.cat(outputs) if outputs else x_all.new_zeros(0, len(resolved), 3, self.image_size, self.image_size)
+        if outputs:
+            x_fake = torch.cat(outputs)
+        else:
+            x_fake = x_all.new_zeros(0, len(resolved), 3, self.image_size, self.image_size)
         if not as_pil:
             return x_fake[:, 0] if single else x_fake
         pixels = tensor_to_uint8(x_fake)  # clamps to [-1, 1] before rounding
@@ -616,45 +630,131 @@ def file_stem(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.+=-]", "_", name)
 
 
+def output_keys(relative: Sequence[PurePosixPath]) -> list[str]:
+    """Return one output folder name per input path, unique ignoring case, in the order given.
+
+    The key is the path without its suffix, e.g. ``sub/photo``. Inputs whose keys collide (``photo.jpg`` and
+    ``photo.png``) keep their suffix as ``photo_jpg`` and ``photo_png``. A key that still collides gets ``-2``,
+    ``-3``, ... in the order given.
+    """
+    stems = [path.with_suffix("").as_posix() for path in relative]
+    counts: dict[str, int] = {}
+    for stem in stems:
+        counts[stem] = counts.get(stem, 0) + 1
+    seen: set[str] = set()
+    keys = []
+    for path, stem in zip(relative, stems):
+        key = stem if counts[stem] == 1 else f"{stem}_{path.suffix[1:]}"
+        key = "/".join(file_stem(part) for part in key.split("/"))
+        unique, n = key, 2
+        while unique.casefold() in seen:
+            unique, n = f"{key}-{n}", n + 1
+        seen.add(unique.casefold())
+        keys.append(unique)
+    return keys
+
+
 def collect_inputs(path: str | Path, exclude: str | Path | None = None) -> list[tuple[Path, str]]:
     """Return (image file, output key) pairs for a file or a folder searched recursively, in sorted order.
 
-    The key is the path relative to the folder without its suffix, e.g. ``sub/photo``. Inputs whose keys
-    collide (``photo.jpg`` and ``photo.png``) keep their suffix as ``photo_jpg`` and ``photo_png``; a key that
-    still collides, ignoring case, gets ``-2``, ``-3``, ... in sorted order. Files under ``exclude`` (the output
-    folder) are skipped.
+    Keys are relative paths as ``output_keys`` builds them. Files under ``exclude`` (the output folder) are skipped.
     """
     path = Path(path)
     if path.is_file():
         files, root = [path], path.parent
     elif path.is_dir():
         skip = Path(exclude).resolve() if exclude is not None else None
-        files = [
-            p for p in path.rglob("*")
-            if is_image_file(p) and not (skip is not None and p.resolve().is_relative_to(skip))
-        ]
+        files = []
+        for file in path.rglob("*"):
+            # Resolve the folder only, so that a linked image is judged by where its link lies.
+            inside_out = skip is not None and (file.parent.resolve() / file.name).is_relative_to(skip)
+            if is_image_file(file) and not inside_out:
+                files.append(file)
         root = path
         if not files:
             raise DataError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) found in {path}; pass a folder of images")
     else:
         raise DataError(f"input not found: {path}; pass an image file or a folder of images")
     relative = sorted((PurePosixPath(p.relative_to(root).as_posix()), p) for p in files)
-    stems = [r.with_suffix("").as_posix() for r, _ in relative]
-    counts: dict[str, int] = {}
-    for stem in stems:
-        counts[stem] = counts.get(stem, 0) + 1
-    seen: set[str] = set()
-    pairs = []
-    for (rel, file), stem in zip(relative, stems):
-        key = stem if counts[stem] == 1 else f"{stem}_{rel.suffix[1:]}"
-        parts = [file_stem(part) for part in key.split("/")]
-        key = "/".join(parts)
-        unique, n = key, 2
-        while unique.casefold() in seen:
-            unique, n = f"{key}-{n}", n + 1
-        seen.add(unique.casefold())
-        pairs.append((file, unique))
-    return pairs
+    keys = output_keys([rel for rel, _ in relative])
+    return [(file, key) for (_, file), key in zip(relative, keys)]
+
+
+def prepared_dataset(root: str | Path) -> str:
+    """Return the dataset name (CelebA or RaFD) that a prepared folder's manifest.json records."""
+    manifest = read_manifest(root)
+    raw = str(manifest.get("dataset", ""))
+    names = {"celeba": "CelebA", "rafd": "RaFD"}
+    if raw.lower() not in names:
+        raise DataError(
+            f"{Path(root) / 'manifest.json'} names dataset {raw!r}, not celeba or rafd; "
+            f"prepare the folder with `stargan prepare`"
+        )
+    return names[raw.lower()]
+
+
+def load_prepared_split(translator: Translator, root: str | Path, split: str) -> LabeledImages:
+    """Load a split of a prepared dataset with the labels of the translator's source dataset.
+
+    Raises CheckpointError when the prepared images have another size than the checkpoint.
+    """
+    data = load_prepared(root, split, translator.source_labels)
+    if data.image_size != translator.image_size:
+        raise CheckpointError(
+            f"{root} contains {data.image_size} px images but {translator.checkpoint} was trained at "
+            f"{translator.image_size} px; prepare the data at {translator.image_size} px or use a matching checkpoint"
+        )
+    return data
+
+
+class _OutputWriter:
+    """Writer of per-target PNGs and grids under ``out_dir``, which collects the records for summary.json."""
+
+    def __init__(self, translator: Translator, targets: Sequence[Target], out_dir: Path, grid: bool) -> None:
+        self.translator, self.targets, self.out_dir, self.grid = translator, list(targets), out_dir, grid
+        self.stems = [file_stem(t.name) for t in self.targets]
+        self.records: list[dict[str, Any]] = []
+
+    def write(self, x_real: torch.Tensor, c_org: torch.Tensor, keys: Sequence[str], inputs: Sequence[str]) -> None:
+        """Translate a batch (x_real in [-1, 1] on the device, c_org (dim,) or (N, dim)) and save every output."""
+        translator = self.translator
+        x_fakes = [translator.translate_batch(x_real, translator.labels(t, len(keys), c_org)) for t in self.targets]
+        for n, (key, source) in enumerate(zip(keys, inputs)):
+            folder = self.out_dir / key
+            record: dict[str, Any] = {"input": source, "key": key, "outputs": {}}
+            if c_org.dim() == 2:
+                record["source_label"] = [float(v) for v in c_org[n]]
+            for target, stem, x_fake in zip(self.targets, self.stems, x_fakes):
+                save_png(tensor_to_uint8(x_fake[n]), folder / f"{stem}.png")
+                record["outputs"][target.name] = f"{key}/{stem}.png"
+            if self.grid:
+                image = make_grid(x_real[n], [x_fake[n] for x_fake in x_fakes], [t.name for t in self.targets])
+                save_png(image, folder / f"{GRID_STEM}.png")
+                record["grid"] = f"{key}/{GRID_STEM}.png"
+            self.records.append(record)
+
+    def summary(self, num_inputs: int, failures: list[dict[str, str]], **details: Any) -> dict[str, Any]:
+        """Write ``OUT/summary.json`` and return it."""
+        translator = self.translator
+        summary = {
+            "checkpoint": translator.checkpoint,
+            "image_size": translator.image_size,
+            "source_dataset": translator.source_labels.name,
+            **details,
+            "targets": [t.name for t in self.targets],
+            "num_inputs": num_inputs,
+            "num_translated": len(self.records),
+            "num_failed": len(failures),
+            "inputs": self.records,
+            "failures": failures,
+        }
+        write_json(self.out_dir / "summary.json", summary)
+        log.info("translated %d of %d image(s) into %s", len(self.records), num_inputs, self.out_dir)
+        return summary
+
+
+def _progress_bar(total: int, enabled: bool) -> tqdm:
+    return tqdm(total=total, desc="translate", unit="img", dynamic_ncols=True, mininterval=1.0, disable=not enabled)
 
 
 def translate_files(
@@ -670,21 +770,15 @@ def translate_files(
 ) -> dict[str, Any]:
     """Translate image files into every target and write ``OUT/<key>/<target>.png``, ``OUT/<key>/grid.png``.
 
-    A file that cannot be read is logged, listed under "failures" and skipped. Returns the summary that is also
-    written to ``OUT/summary.json``. Output paths in it are relative to ``out_dir``.
+    ``c_org`` (dim,) is the original label of every input (default all zero). A file that cannot be read is
+    logged, listed under "failures" and skipped. Returns the summary that is also written to
+    ``OUT/summary.json``. Output paths in it are relative to ``out_dir``.
     """
-    from tqdm import tqdm
-
-    from stargan_core.tracking import write_json
-
-    out_dir = Path(out_dir)
     c_org = translator.source_label() if c_org is None else c_org
-    stems = [file_stem(t.name) for t in targets]
-    done: list[dict[str, Any]] = []
+    writer = _OutputWriter(translator, targets, Path(out_dir), grid)
     failures: list[dict[str, str]] = []
     log.info("translating %d image(s) into %d target(s) on %s", len(inputs), len(targets), translator.device)
-    bar = tqdm(total=len(inputs), desc="translate", unit="img", dynamic_ncols=True, mininterval=1.0,
-               disable=not progress)
+    bar = _progress_bar(len(inputs), progress)
     try:
         for start in range(0, len(inputs), batch_size):
             chunk = inputs[start:start + batch_size]
@@ -696,38 +790,46 @@ def translate_files(
                 except DataError as exc:
                     log.warning("skipped %s: %s", file, exc)
                     failures.append({"input": str(file), "error": str(exc)})
-            bar.update(len(chunk) - len(ready))
-            if not ready:
-                continue
-            x_real = uint8_to_tensor(np.stack(pixels), translator.device)
-            x_fakes = [translator.translate_batch(x_real, translator.labels(t, len(ready), c_org)) for t in targets]
-            for n, (file, key) in enumerate(ready):
-                folder = out_dir / key
-                record: dict[str, Any] = {"input": str(file), "key": key, "outputs": {}}
-                for target, stem, x_fake in zip(targets, stems, x_fakes):
-                    save_png(tensor_to_uint8(x_fake[n]), folder / f"{stem}.png")
-                    record["outputs"][target.name] = f"{key}/{stem}.png"
-                if grid:
-                    image = make_grid(x_real[n], [x_fake[n] for x_fake in x_fakes], [t.name for t in targets])
-                    save_png(image, folder / f"{GRID_STEM}.png")
-                    record["grid"] = f"{key}/{GRID_STEM}.png"
-                done.append(record)
-                bar.update(1)
+            if ready:
+                x_real = uint8_to_tensor(np.stack(pixels), translator.device)
+                writer.write(x_real, c_org, [key for _, key in ready], [str(file) for file, _ in ready])
+            bar.update(len(chunk))
     finally:
         bar.close()
-    summary = {
-        "checkpoint": translator.checkpoint,
-        "image_size": translator.image_size,
-        "source_dataset": translator.source_labels.name,
-        "source_label": dict(zip(translator.source_labels.names, [float(v) for v in c_org])),
-        "crop_share": translator.crop_share if crop else None,
-        "targets": [t.name for t in targets],
-        "num_inputs": len(inputs),
-        "num_translated": len(done),
-        "num_failed": len(failures),
-        "inputs": done,
-        "failures": failures,
-    }
-    write_json(out_dir / "summary.json", summary)
-    log.info("translated %d of %d image(s) into %s", len(done), len(inputs), out_dir)
-    return summary
+    source_label = dict(zip(translator.source_labels.names, [float(v) for v in c_org]))
+    crop_share = translator.crop_share if crop else None
+    return writer.summary(len(inputs), failures, source_label=source_label, crop_share=crop_share)
+
+
+def translate_prepared(
+    translator: Translator,
+    data: LabeledImages,
+    targets: Sequence[Target],
+    out_dir: str | Path,
+    grid: bool = True,
+    batch_size: int = 16,
+    progress: bool = True,
+    prepared: str = "",
+    split: str = "",
+) -> dict[str, Any]:
+    """Translate prepared images, each from its real label, and write the outputs as ``translate_files`` does.
+
+    The images are already cropped and resized, so they go to the generator unchanged. Output keys come from the
+    ``file`` column of labels.csv (row numbers when it is absent).
+    """
+    names = data.files or tuple(f"{n:06d}" for n in range(len(data)))
+    keys = output_keys([PurePosixPath(name) for name in names])
+    writer = _OutputWriter(translator, targets, Path(out_dir), grid)
+    log.info("translating %d prepared image(s) of %s %s into %d target(s) on %s", len(data), prepared or "memory",
+             split, len(targets), translator.device)
+    bar = _progress_bar(len(data), progress)
+    try:
+        for start in range(0, len(data), batch_size):
+            stop = min(start + batch_size, len(data))
+            x_real = uint8_to_tensor(np.array(data.images[start:stop]), translator.device)  # copy out of the memory map
+            c_org = torch.from_numpy(np.asarray(data.labels[start:stop], dtype=np.float32))
+            writer.write(x_real, c_org, keys[start:stop], list(names[start:stop]))
+            bar.update(stop - start)
+    finally:
+        bar.close()
+    return writer.summary(len(data), [], prepared=prepared, split=split)
