@@ -120,6 +120,7 @@ class EvalConfig:
     age_attr: str = "Young"  # attribute flipped by the age (A) change
     attribute_threshold: float = 0.5  # sigmoid probability above which the classifier calls an attribute present
     max_test_images: int = 0  # test images per dataset used for translation metrics; 0 means all
+    params_dataset: str = "RaFD"  # labels of the model counted in the params section: CelebA, RaFD (Table 3) or Both
 
     def __post_init__(self) -> None:
         positive = {
@@ -143,6 +144,8 @@ class EvalConfig:
             raise ConfigError(f"eval.max_test_images must be 0 (all) or more, got {self.max_test_images}")
         if not self.source_expression:
             raise ConfigError("eval.source_expression is empty; name the input expression, for example neutral")
+        if self.params_dataset not in DATASETS:
+            raise ConfigError(f"eval.params_dataset is {self.params_dataset!r}; use one of {', '.join(DATASETS)}")
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """The main job end to end: `dvc exp run` with the quick profile on the real samples, then reruns and MLflow."""
 
+import importlib.util
 import json
 import math
 import os
@@ -42,14 +43,12 @@ def _ran(output: str) -> set[str]:
 
 
 def _quick_overrides() -> list[str]:
-    profile = yaml.safe_load((REPO / "profiles" / "quick.yaml").read_text())
-    flags = []
-    for key, value in profile.items():
-        if isinstance(value, str) and value.startswith("../shared/data/"):
-            value = str(TEST_DATA / value.removeprefix("../shared/data/"))
-        text = json.dumps(value) if isinstance(value, list) else str(value)
-        flags += ["-S", f"{key}={text}"]
-    return flags
+    """Return the `dvc exp run -S` flags of profiles/quick.yaml, with the sample paths under TEST_DATA."""
+    spec = importlib.util.spec_from_file_location("profile_flags", REPO / "scripts" / "profile_flags.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    flags = module.flags(REPO / "profiles" / "quick.yaml", "-S")
+    return [flag.replace("'../shared/data/", f"'{TEST_DATA}/") for flag in flags]
 
 
 def _set_param(project: Path, key: str, value) -> None:
