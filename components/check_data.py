@@ -9,7 +9,7 @@ from pathlib import Path
 from components.common import add_params_arguments, load_params
 
 HELP_CELEBA = (
-    "CelebA: run `stargan download celeba --out data/raw/celeba` (about 1.4 GB), or put the aligned images "
+    "CelebA: run `stargan download celeba --out data/raw` (about 1.4 GB), or put the aligned images "
     "(img_align_celeba) in {images} and list_attr_celeba.txt at {attr}"
 )
 HELP_RAFD = (
