@@ -23,11 +23,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--image-size", type=int, default=None,
                         help="image size in pixels when no discriminator is given (default: 128)")
     parser.add_argument("--out", required=True, help="output checkpoint file (.pt)")
+    parser.add_argument("--force", action="store_true", help="replace an existing --out file")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from stargan_core.errors import CheckpointError
     from stargan_core.official import import_official
+
+    if Path(args.out).exists() and not args.force:
+        raise CheckpointError(f"{args.out} already exists; pass --force to replace it or choose another --out")
 
     path = import_official(
         args.generator, args.discriminator, args.labels.split(","), args.dataset, args.out, args.image_size

@@ -27,6 +27,7 @@ from eval.metrics import attribute_accuracy, classification_error, per_class_err
 from stargan_core.checkpoint import atomic_torch_save
 from stargan_core.config import EvalConfig
 from stargan_core.datasets import LabeledImages, gather_batch
+from stargan_core.checkpoint import safe_torch_load
 from stargan_core.errors import CheckpointError, DataError
 from stargan_core.labels import BINARY, CATEGORICAL, DatasetLabels
 
@@ -60,10 +61,7 @@ def load_init_weights(model: nn.Module, path: str | Path) -> None:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"classifier weights file not found: {path}; fix eval.classifier_init or --init-weights")
-    try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for truncated or foreign files
-        raise CheckpointError(f"cannot load classifier weights {path}: {str(exc).splitlines()[0]}") from exc
+    loaded = safe_torch_load(path, "cpu", "classifier weights file")
     state = loaded.get("state_dict", loaded) if isinstance(loaded, dict) else None
     if not isinstance(state, dict):
         raise CheckpointError(
@@ -261,10 +259,7 @@ def load_classifier(path: str | Path, device: torch.device | str = "cpu", task: 
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"classifier checkpoint not found: {path}; train one with `stargan train-classifier`")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for truncated or foreign files
-        raise CheckpointError(f"cannot load classifier checkpoint {path}: {str(exc).splitlines()[0]}") from exc
+    payload = safe_torch_load(path, "cpu", "classifier checkpoint")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a classifier checkpoint; train one with `stargan train-classifier`")
     if payload.get("version", 0) > VERSION:

@@ -13,8 +13,10 @@ if [[ "${1:-}" == "--quick" ]]; then
   mapfile -t sets < <(python scripts/profile_flags.py profiles/quick.yaml --stargan)
   mapfile -t dvc_sets < <(python scripts/profile_flags.py profiles/quick.yaml --dvc)
   stargan check-data "${sets[@]}"
-  # An experiment: params.yaml in the workspace then holds the quick values; `git checkout params.yaml` restores it.
+  # The quick run is a DVC experiment (`dvc exp show` lists it). Its outputs stay in the workspace, and
+  # params.yaml returns to the paper's settings afterwards, so the next `dvc repro` trains with those.
   dvc exp run "${dvc_sets[@]}"
+  git checkout -- params.yaml
 elif [[ -z "${1:-}" ]]; then
   stargan check-data
   dvc repro
@@ -22,5 +24,5 @@ else
   echo "usage: bash scripts/main.sh [--quick]" >&2
   exit 2
 fi
-dvc metrics show
+echo "evaluation report: reports/eval.md; metrics: metrics/eval.json and runs/*/metrics.json (dvc metrics show)"
 echo "compare runs in the MLflow UI: .venv/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 import re
 import tempfile
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 
 import torch
 
-from stargan_core.errors import CheckpointError
+from stargan_core.errors import CheckpointError, first_line
 from stargan_core.labels import LabelSpace
 from stargan_core.models import Discriminator, Generator
 
@@ -92,6 +93,29 @@ def save_checkpoint(directory: str | Path, step: int, payload: dict[str, Any], k
     return path
 
 
+def safe_torch_load(path: Path, map_location: str | torch.device = "cpu", what: str = "checkpoint") -> Any:
+    """Load a file with ``torch.load(weights_only=True)``; raise CheckpointError with the reason and the fix."""
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{what} {path} is empty (0 bytes); it was not written completely, use another file")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        text = str(exc)
+        with path.open("rb") as handle:
+            is_pickle = handle.read(1) == b"\x80"  # the PROTO opcode that starts pickle protocol 2 and later
+        # The weights-only unpickler blocks classes, functions and pickle opcodes it does not allow.
+        if is_pickle and ("Unsupported global" in text or "Unsupported operand" in text):
+            raise CheckpointError(
+                f"{what} {path} contains objects other than tensors and plain containers, so it is not loaded "
+                f"(unpickling could run arbitrary code); re-save it as a state dict"
+            ) from exc
+        detail = text.split("WeightsUnpickler error:")[-1].strip().splitlines()[0] if "WeightsUnpickler" in text \
+            else first_line(exc)
+        raise CheckpointError(f"{what} {path} is not a PyTorch file or is damaged ({detail})") from exc
+    except (RuntimeError, OSError, EOFError, ValueError, KeyError, IndexError) as exc:
+        raise CheckpointError(f"{what} {path} is not a PyTorch file or is damaged ({first_line(exc)})") from exc
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load a checkpoint written by ``save_checkpoint`` (or a folder holding some), with weights_only=True."""
     path = Path(path)
@@ -103,9 +127,13 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # torch raises several types for truncated or foreign files
-        raise CheckpointError(f"cannot load checkpoint {path}: {str(exc).splitlines()[0]}") from exc
+        payload = safe_torch_load(path, map_location, "checkpoint")
+    except CheckpointError as exc:
+        older = [p.name for _, p in list_checkpoints(path.parent) if p != path]
+        if older:
+            raise CheckpointError(f"{exc}; older checkpoints in {path.parent}: {', '.join(older)} "
+                                  f"(delete the damaged file to resume from the newest of them)") from exc
+        raise
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(
             f"{path} is not a StarGAN checkpoint of this project; official two-file checkpoints "

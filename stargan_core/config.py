@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from stargan_core.errors import ConfigError
+from stargan_core.errors import ConfigError, first_line
 
 CELEBA_ATTRIBUTES = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young")
 RAFD_EXPRESSIONS = (
@@ -187,12 +188,16 @@ def load_config(path: str | Path | None = None, overrides: typing.Sequence[str] 
     if path is not None:
         path = Path(path)
         source = str(path)
+        if path.is_dir():
+            raise ConfigError(f"--params {path} is a directory; pass the path of a params file such as params.yaml")
         if not path.is_file():
             raise ConfigError(f"params file not found: {path}; pass --params with the path of params.yaml")
         try:
             loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path} is not UTF-8 text ({first_line(exc)}); save it as UTF-8 YAML") from exc
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from exc
+            raise ConfigError(f"{path} is not valid YAML: {first_line(exc)}") from exc
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):
@@ -200,6 +205,8 @@ def load_config(path: str | Path | None = None, overrides: typing.Sequence[str] 
         raw = loaded
     for item in overrides:
         apply_override(raw, item)
+    if overrides:
+        source += " with --set overrides"
     return config_from_dict(raw, source=source)
 
 
@@ -214,7 +221,7 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
     try:
         value = yaml.safe_load(text) if text.strip() else ""
     except yaml.YAMLError as exc:
-        raise ConfigError(f"invalid value in override {item!r}: {str(exc).splitlines()[0]}") from exc
+        raise ConfigError(f"invalid value in override {item!r}: {first_line(exc)}") from exc
     section = raw.setdefault(parts[0], {})
     if not isinstance(section, dict):
         raise ConfigError(f"cannot set {key}: section {parts[0]!r} in the params file is not a mapping")
@@ -267,15 +274,20 @@ def _coerce(value: Any, hint: Any, key: str, source: str) -> Any:
             return int(value)
         raise ConfigError(f"{source}: {key} must be an integer, got {value!r}")
     if hint is float:
+        number = None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
+            number = float(value)
+        elif isinstance(value, str):
             # YAML 1.1 reads 1e-4 (no dot) as a string; accept the number it spells.
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 pass
-        raise ConfigError(f"{source}: {key} must be a number, got {value!r}")
+        if number is None:
+            raise ConfigError(f"{source}: {key} must be a number, got {value!r}")
+        if not math.isfinite(number):
+            raise ConfigError(f"{source}: {key} must be a finite number, got {value!r}")
+        return number
     if hint is str:
         if isinstance(value, str):
             return value
@@ -307,7 +319,9 @@ def validate(config: Config, source: str = "config") -> None:
             raise ConfigError(f"{source}: {key} is empty; list at least one name")
         if len(set(names)) != len(names):
             raise ConfigError(f"{source}: {key} lists a name twice: {list(names)}")
-    if d.image_size <= 0 or d.image_size % (2 ** m.d_repeat_num):
+    if d.image_size <= 0:
+        raise ConfigError(f"{source}: data.image_size must be positive, got {d.image_size}")
+    if d.image_size % (2 ** m.d_repeat_num):
         raise ConfigError(
             f"{source}: data.image_size {d.image_size} is not divisible by 2^model.d_repeat_num = {2 ** m.d_repeat_num}; "
             f"use a multiple of {2 ** m.d_repeat_num} or lower model.d_repeat_num"

@@ -2,7 +2,8 @@
 
 The download goes to ``OUT/.partial/<name>.part``. A rerun after an interruption requests only the
 missing bytes (``Range: bytes=<size>-``). A file whose checksum does not match is deleted, so the next run starts
-afresh. The zip archive is extracted member by member after checking that no member leaves ``OUT``.
+afresh, and so is a file that turns out not to be a usable zip archive. The zip archive is extracted member by
+member after checking that no member leaves ``OUT``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -47,6 +49,10 @@ Then put the images in one of these layouts and run `stargan prepare rafd --imag
   DIR/angry/*.jpg, DIR/happy/*.jpg, ...                   (one folder per expression)
   DIR/train/<expression>/*.jpg and DIR/test/<expression>/*.jpg   (a split of your own, kept as given)
 """
+
+
+class ArchiveError(DataError):
+    """A downloaded file that is not a zip archive, is damaged, or contains an unsafe member."""
 
 
 def archive_name(url: str) -> str:
@@ -164,24 +170,25 @@ def verify_checksum(path: Path, md5: str | None = None, sha256: str | None = Non
 
 
 def _member_path(name: str) -> PurePosixPath:
-    """Return the relative path of a zip member, raising DataError for absolute paths or '..' parts."""
+    """Return the relative path of a zip member, raising ArchiveError for absolute paths or '..' parts."""
     path = PurePosixPath(name.replace("\\", "/"))
     if path.is_absolute() or ".." in path.parts or (path.parts and ":" in path.parts[0]):
-        raise DataError(f"zip member {name!r} would be written outside the output folder; the archive is unsafe")
+        raise ArchiveError(f"zip member {name!r} would be written outside the output folder; the archive is unsafe")
     return path
 
 
 def extract_zip(archive: Path, dest: Path) -> list[Path]:
     """Extract ``archive`` into ``dest`` and return the top-level paths created.
 
-    Every member is checked first: absolute paths, '..' parts and symbolic links raise DataError before anything
-    is written. Members go to a staging folder first and move into ``dest`` only when all of them were extracted.
-    An existing path in ``dest`` with the name of a top-level member raises DataError.
+    Every member is checked first: absolute paths, '..' parts and symbolic links raise ArchiveError before anything
+    is written, and so do a file that is not a zip archive and a member that fails to decompress. Members go to a
+    staging folder first and move into ``dest`` only when all of them were extracted. An existing path in ``dest``
+    with the name of a top-level member raises DataError.
     """
     try:
         bundle = zipfile.ZipFile(archive)
     except zipfile.BadZipFile as exc:
-        raise DataError(f"{archive} is not a zip archive ({exc}); check that --url returns the file itself") from exc
+        raise ArchiveError(f"{archive} is not a zip archive ({exc}); check that --url returns the file itself") from exc
     staging = dest / PARTIAL_DIR / "extract"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
@@ -190,7 +197,7 @@ def extract_zip(archive: Path, dest: Path) -> list[Path]:
         for info in bundle.infolist():
             path = _member_path(info.filename)
             if stat.S_ISLNK(info.external_attr >> 16):
-                raise DataError(f"zip member {info.filename!r} is a symbolic link; the archive is unsafe")
+                raise ArchiveError(f"zip member {info.filename!r} is a symbolic link; the archive is unsafe")
             if path.parts and path.parts[0] != "__MACOSX":
                 members.append((info, path))
         tops = sorted({path.parts[0] for _, path in members if path.parts})
@@ -203,8 +210,14 @@ def extract_zip(archive: Path, dest: Path) -> list[Path]:
                 target.mkdir(parents=True, exist_ok=True)
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
-            with bundle.open(info) as source, target.open("wb") as handle:
-                shutil.copyfileobj(source, handle, CHUNK_BYTES)
+            try:
+                with bundle.open(info) as source, target.open("wb") as handle:
+                    shutil.copyfileobj(source, handle, CHUNK_BYTES)
+            except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
+                # BadZipFile: CRC mismatch or bad header; EOFError: cut short; NotImplementedError: unknown method.
+                raise ArchiveError(
+                    f"{archive}: zip member {info.filename!r} cannot be extracted ({exc}); the archive is damaged"
+                ) from exc
     for top in tops:
         os.replace(staging / top, dest / top)
     shutil.rmtree(staging)
@@ -239,6 +252,8 @@ def download_celeba(
     """Download and extract the CelebA archive into ``out``; return the image folder, attribute file and digests.
 
     A second run with the same URL finds the marker file ``out/.celeba-download.json`` and downloads nothing.
+    An archive that fails extraction stays in ``out/.partial`` for the next run unless it raised ArchiveError:
+    then it is deleted, so that the next run downloads it again.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -252,6 +267,9 @@ def download_celeba(
             return record
     name = archive_name(url)
     archive = out / PARTIAL_DIR / name
+    if archive.is_file() and not zipfile.is_zipfile(archive):
+        log.warning("%s is not a zip archive; deleting it and downloading %s again", archive, url)
+        archive.unlink()
     if archive.is_file():
         # A complete archive from a run that failed while extracting: check it again instead of downloading.
         verify_checksum(archive, md5=md5, sha256=sha256)
@@ -269,7 +287,12 @@ def download_celeba(
         "sha256": file_digest(archive, "sha256"),
     }
     log.info("extracting %s (%d bytes, MD5 %s)", name, record["bytes"], record["md5"])
-    extract_zip(archive, out)
+    try:
+        extract_zip(archive, out)
+    except ArchiveError as exc:
+        # Keeping the file would make every rerun fail on it, even after the server's file was fixed.
+        shutil.rmtree(out / PARTIAL_DIR, ignore_errors=True)
+        raise ArchiveError(f"{exc}. The download was deleted; run the command again to fetch it anew") from exc
     archive.unlink()
     shutil.rmtree(out / PARTIAL_DIR, ignore_errors=True)
     images, attributes = locate_celeba(out)

@@ -15,3 +15,9 @@ class DataError(StarGANError, ValueError):
 
 class CheckpointError(StarGANError, ValueError):
     """A checkpoint that is missing, unreadable or does not match the request."""
+
+
+def first_line(exc: BaseException) -> str:
+    """Return the first line of an exception's message, or its type name when the message is empty."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__

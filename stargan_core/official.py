@@ -12,7 +12,8 @@ from pathlib import Path
 
 import torch
 
-from stargan_core.errors import CheckpointError
+from stargan_core.checkpoint import safe_torch_load
+from stargan_core.errors import CheckpointError, first_line
 from stargan_core.models import Discriminator, Generator
 
 UNUSED_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
@@ -22,13 +23,20 @@ def _read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"official checkpoint not found: {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for truncated or foreign files
-        raise CheckpointError(f"cannot load {path}: {str(exc).splitlines()[0]}") from exc
+    state = safe_torch_load(path, "cpu", "official checkpoint")
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"{path} is not a state dict of tensors as the official release saves them")
     return {k: v for k, v in state.items() if k.rsplit(".", 1)[-1] not in UNUSED_BUFFERS}
+
+
+def _key_problem(exc: RuntimeError) -> str:
+    """Return the first missing, unexpected or mis-shaped key of a failed load_state_dict, in one line."""
+    text = str(exc)
+    for marker in ("Missing key(s)", "Unexpected key(s)", "size mismatch"):
+        at = text.find(marker)
+        if at >= 0:
+            return text[at:].splitlines()[0].strip()[:160]
+    return first_line(exc)
 
 
 def _generator_from_state(state: dict[str, torch.Tensor], path: str | Path) -> Generator:
@@ -41,7 +49,9 @@ def _generator_from_state(state: dict[str, torch.Tensor], path: str | Path) -> G
     try:
         G.load_state_dict(state)
     except RuntimeError as exc:
-        raise CheckpointError(f"{path} does not match a StarGAN generator: {str(exc).splitlines()[0]}") from exc
+        raise CheckpointError(
+            f"{path} does not match a StarGAN generator ({_key_problem(exc)}); is it a discriminator (-D.ckpt) file?"
+        ) from exc
     return G
 
 
@@ -60,7 +70,9 @@ def _discriminator_from_state(state: dict[str, torch.Tensor], path: str | Path) 
     try:
         D.load_state_dict(state)
     except RuntimeError as exc:
-        raise CheckpointError(f"{path} does not match a StarGAN discriminator: {str(exc).splitlines()[0]}") from exc
+        raise CheckpointError(
+            f"{path} does not match a StarGAN discriminator ({_key_problem(exc)}); is it a generator (-G.ckpt) file?"
+        ) from exc
     return D
 
 
@@ -99,6 +111,9 @@ def import_official(
     from stargan_core.labels import BINARY, CATEGORICAL, DatasetLabels, LabelSpace
 
     names = [n.strip() for n in label_names if n.strip()]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise CheckpointError(f"--labels names {', '.join(repeated)} more than once; give each label once, in model order")
     loaded = load_official(generator_path, discriminator_path)
     G, D = loaded if isinstance(loaded, tuple) else (loaded, None)
     if G.c_dim != len(names):

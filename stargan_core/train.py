@@ -24,7 +24,7 @@ from stargan_core.config import Config
 from stargan_core.datasets import BatchSampler, LabeledImages, gather_batch, load_prepared
 from stargan_core.errors import CheckpointError, DataError
 from stargan_core.images import save_png, tensor_to_uint8
-from stargan_core.labels import LabelSpace, label_space_for, permute_labels
+from stargan_core.labels import CATEGORICAL, LabelSpace, label_space_for, permute_labels
 from stargan_core.losses import (
     classification_loss,
     d_adversarial_loss,
@@ -270,6 +270,10 @@ def train(cfg: Config, out_dir: str | Path, data: dict[str, DomainData] | None =
                 f"prepare the data at that size or set data.image_size={domain.train.image_size}"
             )
         domain.sampler = BatchSampler(len(domain.train), t.batch_size, t.seed, stream=i)
+        empty = [name for name, count in zip(spec.names, domain.train.labels.sum(axis=0)) if count == 0]
+        if spec.kind == CATEGORICAL and empty:
+            log.warning("%s has no training images of %s; those domains are learned from the classifier alone "
+                        "(remove them from data.expressions if the data set lacks them)", spec.name, ", ".join(empty))
     device = resolve_device(t.device)
     if t.mixed_precision == "bf16" and device.type != "cuda":
         log.warning("train.mixed_precision=bf16 applies to CUDA only; training in float32 on %s", device)
@@ -277,11 +281,16 @@ def train(cfg: Config, out_dir: str | Path, data: dict[str, DomainData] | None =
     checkpoints = out_dir / "checkpoints"
     resume_from = ckpt.latest_checkpoint(checkpoints) if resume else None
     if resume and resume_from is None:
-        log.info("no checkpoint in %s; starting from step 0", checkpoints)
+        log.warning("--resume: no checkpoint in %s; starting from step 0", checkpoints)
     if resume_from is None and ckpt.list_checkpoints(checkpoints):
         raise CheckpointError(f"{checkpoints} already contains checkpoints; pass --resume to continue, or use a new --out")
-    if resume_from is not None and restart_on_change:
+    if resume_from is not None:
         changed = changed_settings(ckpt.load_checkpoint(resume_from)["config"], cfg)
+        if changed and not restart_on_change:
+            raise CheckpointError(
+                f"{resume_from} was trained with other values of {', '.join(changed)}; resume with the original "
+                f"settings, use a new --out, or add --restart-on-change to start this run over"
+            )
         if changed:
             log.warning("settings changed since %s (%s); restarting from step 0", resume_from, ", ".join(changed))
             _clear_run(out_dir)
@@ -295,6 +304,11 @@ def train(cfg: Config, out_dir: str | Path, data: dict[str, DomainData] | None =
         state.opt_D.load_state_dict(payload["opt_D"])
         ckpt.restore_rng_state(payload["rng"])
         state.step = int(payload["step"])
+        if state.step > t.num_iters:
+            raise CheckpointError(
+                f"{resume_from} is at step {state.step}, past train.num_iters {t.num_iters}; "
+                f"set train.num_iters to {state.step} or more"
+            )
         log.info("resumed from %s at step %d", resume_from, state.step)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False), encoding="utf-8")

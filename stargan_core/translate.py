@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from stargan_core.checkpoint import build_models, label_space, load_checkpoint
 from stargan_core.datasets import LabeledImages, load_prepared, read_manifest
-from stargan_core.errors import CheckpointError, ConfigError, DataError
+from stargan_core.errors import CheckpointError, ConfigError, DataError, first_line
 from stargan_core.images import (
     IMAGE_SUFFIXES,
     center_crop_resize,
@@ -382,7 +382,7 @@ class Translator:
         try:
             G, _ = build_models(payload)
         except (KeyError, RuntimeError) as exc:
-            raise CheckpointError(f"{where}: cannot rebuild the generator: {str(exc).splitlines()[0]}") from exc
+            raise CheckpointError(f"{where}: cannot rebuild the generator: {first_line(exc)}") from exc
         crop_sizes = {
             "CelebA": int(data.get("celeba_crop_size", DEFAULT_CROP_SIZE["CelebA"])),
             "RaFD": int(data.get("rafd_crop_size", DEFAULT_CROP_SIZE["RaFD"])),

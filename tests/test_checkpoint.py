@@ -52,8 +52,28 @@ def test_arbitrary_pickles_are_not_executed(tmp_path):
     path = tmp_path / "step_00000001.pt"
     with open(path, "wb") as handle:
         pickle.dump({"format": ckpt.FORMAT, "obj": Exploit()}, handle)
-    with pytest.raises(CheckpointError, match="cannot load checkpoint"):
+    with pytest.raises(CheckpointError, match="contains objects other than tensors"):
         ckpt.load_checkpoint(path)
+
+
+def test_empty_and_text_files_are_one_line_errors(tmp_path):
+    empty = tmp_path / "empty.pt"
+    empty.write_bytes(b"")
+    with pytest.raises(CheckpointError, match=r"is empty \(0 bytes\)"):
+        ckpt.load_checkpoint(empty)
+    text = tmp_path / "notes.pt"
+    text.write_text("e=1\n")
+    with pytest.raises(CheckpointError, match="is not a PyTorch file or is damaged"):
+        ckpt.load_checkpoint(text)
+
+
+def test_damaged_newest_checkpoint_names_older_ones(tmp_path):
+    ckpt.save_checkpoint(tmp_path, 6, _payload(1.0), keep_last=3)
+    ckpt.save_checkpoint(tmp_path, 8, _payload(2.0), keep_last=3)
+    newest = tmp_path / "step_00000008.pt"
+    newest.write_bytes(newest.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match="older checkpoints in .*: step_00000006.pt"):
+        ckpt.load_checkpoint(tmp_path)
 
 
 def test_foreign_and_missing_files(tmp_path):

@@ -56,6 +56,9 @@ def test_config_is_frozen():
         (["train.flip_prob=1.5"], r"train\.flip_prob must be between 0 and 1"),
         (["train.num_iters"], r"invalid override 'train\.num_iters'; write it as section\.key=value"),
         (["train.mixed_precision=fp8"], r"use fp32 or bf16"),
+        (["train.g_lr=nan"], r"train\.g_lr must be a finite number"),
+        (["loss.lambda_gp=inf"], r"loss\.lambda_gp must be a finite number"),
+        (["data.image_size=0"], r"data\.image_size must be positive, got 0"),
     ],
 )
 def test_invalid_values_name_key_and_fix(overrides, message):
@@ -70,6 +73,12 @@ def test_missing_and_malformed_files(tmp_path):
     bad.write_text("train: [1, 2\n")
     with pytest.raises(ConfigError, match="is not valid YAML"):
         load_config(bad)
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"\xff\xfe\x00bad")
+    with pytest.raises(ConfigError, match="is not UTF-8 text"):
+        load_config(binary)
+    with pytest.raises(ConfigError, match="is a directory"):
+        load_config(tmp_path)
     scalar = tmp_path / "scalar.yaml"
     scalar.write_text("42\n")
     with pytest.raises(ConfigError, match="must be a mapping"):

@@ -58,10 +58,25 @@ def test_label_count_must_match(official_compat, tmp_path):
         import_official(official_compat / "1000-G.ckpt", None, ["Male", "Young"], "CelebA", tmp_path / "x.pt")
 
 
+def test_repeated_labels_and_existing_output(official_compat, tmp_path):
+    with pytest.raises(CheckpointError, match="--labels names Male more than once"):
+        import_official(official_compat / "1000-G.ckpt", None, ["Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Male"],
+                        "CelebA", tmp_path / "x.pt")
+    out = tmp_path / "exists.pt"
+    out.write_bytes(b"keep")
+    result = subprocess.run(
+        [sys.executable, "-m", "components.cli", "import-official", "--generator", str(official_compat / "1000-G.ckpt"),
+         "--out", str(out)], capture_output=True, text=True, cwd=Path(__file__).parents[1],
+    )
+    assert result.returncode == 2
+    assert "already exists; pass --force" in result.stderr
+    assert out.read_bytes() == b"keep"
+
+
 def test_swapped_files_are_rejected(official_compat, tmp_path):
     with pytest.raises(CheckpointError, match="is it a discriminator"):
         load_official(official_compat / "1000-G.ckpt", official_compat / "1000-G.ckpt")
-    with pytest.raises(CheckpointError, match="does not match a StarGAN generator"):
+    with pytest.raises(CheckpointError, match=r"does not match a StarGAN generator \(Missing key.*is it a discr"):
         load_official(official_compat / "1000-D.ckpt")
 
 
@@ -70,5 +85,8 @@ def test_missing_and_corrupt_files(tmp_path):
         load_official(tmp_path / "200000-G.ckpt")
     bad = tmp_path / "200000-G.ckpt"
     bad.write_bytes(b"not a checkpoint")
-    with pytest.raises(CheckpointError, match="cannot load"):
+    with pytest.raises(CheckpointError, match="is not a PyTorch file"):
+        load_official(bad)
+    bad.write_bytes(b"")
+    with pytest.raises(CheckpointError, match="is empty"):
         load_official(bad)

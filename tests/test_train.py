@@ -77,7 +77,7 @@ def test_checkpoints_rotate_and_refuse_overwrite(tmp_path, tiny_prepared):
 def test_resume_rejects_other_architecture(tmp_path, tiny_prepared):
     train(tiny_config(tiny_prepared, "train.num_iters=1", "train.num_iters_decay=0"), tmp_path / "run")
     other = tiny_config(tiny_prepared, "model.g_conv_dim=16", "train.num_iters=2", "train.num_iters_decay=0")
-    with pytest.raises(CheckpointError, match="model sizes"):
+    with pytest.raises(CheckpointError, match=r"other values of model\.g_conv_dim"):
         train(other, tmp_path / "run", resume=True)
 
 
@@ -135,3 +135,14 @@ def test_restart_on_change_starts_over(tmp_path, tiny_prepared):
     summary = train(changed, tmp_path / "run", resume=True, restart_on_change=True)
     assert summary["iterations_run"] == 3
     assert load_checkpoint(tmp_path / "run")["config"]["loss"]["lambda_rec"] == 5.0
+
+
+def test_resume_rejects_changed_settings(tmp_path, tiny_prepared):
+    train(tiny_config(tiny_prepared, "train.num_iters=2", "train.num_iters_decay=0"), tmp_path / "run")
+    changed = tiny_config(tiny_prepared, "train.g_lr=2e-4", "loss.lambda_rec=5", "train.num_iters=3",
+                          "train.num_iters_decay=0")
+    with pytest.raises(CheckpointError, match=r"other values of loss\.lambda_rec, train\.g_lr; .*--restart-on-change"):
+        train(changed, tmp_path / "run", resume=True)
+    shorter = tiny_config(tiny_prepared, "train.num_iters=1", "train.num_iters_decay=0")
+    with pytest.raises(CheckpointError, match="is at step 2, past train.num_iters 1"):
+        train(shorter, tmp_path / "run", resume=True)

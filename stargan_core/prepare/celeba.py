@@ -21,15 +21,15 @@ from stargan_core.errors import DataError
 from stargan_core.images import IMAGE_SUFFIXES, center_crop_resize, is_image_file
 from stargan_core.prepare.common import (
     FORMAT_VERSION, IMAGES_FILE, LABELS_FILE, MANIFEST_FILE, MISSING, check_bad_share, check_output, closest_names,
-    decode_images, default_workers, inputs_checksum, reorder_rows, sha256_file, split_order, staged_output,
-    write_labels_csv, write_manifest,
+    decode_images, default_workers, inputs_checksum, log_skipped, reorder_rows, sha256_file, split_order,
+    staged_output, write_labels_csv, write_manifest,
 )
 
 log = logging.getLogger(__name__)
 
 EXPECTED_LAYOUT = (
     "expected list_attr_celeba.txt (line 1: the image count, line 2: the attribute names, then one line "
-    "'<file> <one value of 1 or -1 per attribute>' per image) or the CSV layout 'image_id,<attribute names>'"
+    "'<file> <one value of 1, -1 or 0 per attribute>' per image) or the CSV layout 'image_id,<attribute names>'"
 )
 ID_COLUMNS = ("image_id", "image", "file", "filename", "file_name")
 TEST_PARTITION = 2  # list_eval_partition.txt: 0 = train, 1 = validation, 2 = test
@@ -82,7 +82,8 @@ def _parse_values(path: Path, number: int, parts: Sequence[str], names: tuple[st
     except KeyError:
         column = next(k for k, token in enumerate(parts) if token not in VALUES)
         raise DataError(
-            f"{path}, line {number}: value {parts[column]!r} for {names[column]} is invalid; expected 1 or -1"
+            f"{path}, line {number}: value {parts[column]!r} for {names[column]} is invalid; "
+            f"expected 1 (present), -1 or 0 (absent)"
         ) from None
 
 
@@ -90,6 +91,29 @@ def _check_row_length(path: Path, number: int, parts: Sequence[str], names: tupl
     if len(parts) != len(names) + 1:
         raise DataError(
             f"{path}, line {number}: expected a file name and {len(names)} values, found {len(parts) - 1} values"
+        )
+
+
+def _looks_like_names(parts: Sequence[str]) -> bool:
+    """Return True when no token is an attribute value or an image file name, as on a line of attribute names."""
+    return bool(parts) and not any(token in VALUES or token.lower().endswith(IMAGE_SUFFIXES) for token in parts)
+
+
+def _check_names_not_on_line_2(path: Path, lines: list[tuple[int, str]]) -> None:
+    """Raise DataError when line 1 has taken the place of the count line, so the names are on the next line.
+
+    Line 1 is then neither a count nor the names: the next line looks like names, and the row after it has one
+    value per name on that line.
+    """
+    if len(lines) < 3:
+        return
+    second, third = lines[1][1].split(), lines[2][1].split()
+    names = second[1:] if second and second[0].lower() in ID_COLUMNS else second
+    if _looks_like_names(second) and len(third) == len(names) + 1:
+        raise DataError(
+            f"{path}, line {lines[0][0]}: {lines[0][1][:60]!r} is neither a count nor attribute names, and line "
+            f"{lines[1][0]} contains {len(names)} attribute names; replace line {lines[0][0]} with the image count "
+            f"or delete it"
         )
 
 
@@ -107,6 +131,7 @@ def _parse_text_layout(path: Path, lines: list[tuple[int, str]]) -> tuple[str, t
         token.lstrip("-").isdigit() for token in first
     ):
         # The count line is missing, so line 1 contains the attribute names.
+        _check_names_not_on_line_2(path, lines)
         header_number, header_line = lines[0]
         body = lines[1:]
         layout = "txt-without-count"
@@ -331,6 +356,8 @@ def prepare_celeba(
                 usable[row] = True
             else:
                 skipped.append({"file": table.files[row], "reason": result.error})
+        skipped.sort(key=lambda item: item["file"])
+        log_skipped(skipped)
         check_bad_share(skipped, len(paths), max_bad_share)
         test = test_mask(usable)
         final = split_order(np.where(test, "test", "train"))
@@ -376,7 +403,7 @@ def prepare_celeba(
                 "labels_listed": len(table.files),
                 "unlabelled_images_ignored": _count_unlabelled(image_dir, set(table.files)),
             },
-            "skipped": sorted(skipped, key=lambda item: item["file"]),
+            "skipped": skipped,
         }
         write_manifest(staging / MANIFEST_FILE, manifest)
     log.info("prepared %d CelebA images (%d train, %d test, %d skipped) in %s",

@@ -15,6 +15,7 @@ import logging
 import math
 import multiprocessing
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any, Iterator, Protocol, Sequence
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from stargan_core.errors import DataError
@@ -38,6 +39,9 @@ IMAGES_FILE = "images.npy"
 LABELS_FILE = "labels.csv"
 MANIFEST_FILE = "manifest.json"
 MISSING = "missing"  # digest recorded for an input file that does not exist
+SKIPPED_LOG_LIMIT = 20  # skipped images logged one by one; manifest.json lists all of them
+# A Python object repr such as "<_io.BytesIO object at 0x7f8afbffc5e0>", which Pillow puts into some messages.
+OBJECT_REPR = re.compile(r"\s*<[^<>]* at 0x[0-9a-fA-F]+>")
 
 
 class CropRule(Protocol):
@@ -105,8 +109,28 @@ def check_bad_share(skipped: Sequence[dict[str, str]], total: int, max_bad_share
     )
 
 
+def log_skipped(skipped: Sequence[dict[str, str]]) -> None:
+    """Log a warning for each of the first SKIPPED_LOG_LIMIT skipped images, then one line counting the rest."""
+    for item in skipped[:SKIPPED_LOG_LIMIT]:
+        log.warning("skipped %s: %s", item["file"], item["reason"])
+    if len(skipped) > SKIPPED_LOG_LIMIT:
+        log.warning("skipped %d more images, not listed here", len(skipped) - SKIPPED_LOG_LIMIT)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Decoding into a memory map
+
+
+def decode_error_reason(exc: DataError, name: str) -> str:
+    """Return the reason why image ``name`` is unreadable, without the file name and the same on every run.
+
+    Pillow's messages can contain the repr of its in-memory file, whose address changes from run to run, so
+    such reprs are removed and an unknown format gets a fixed text.
+    """
+    if isinstance(exc.__cause__, UnidentifiedImageError):
+        return "cannot read image (not a recognised image format)"
+    # decode_rgb prefixes the message with the file name; the manifest stores the name separately.
+    return OBJECT_REPR.sub("", str(exc).removeprefix(f"{name}: "))
 
 
 def _decode_chunk(images_path: str, crop: CropRule, items: Sequence[tuple[int, str, str]]) -> list[DecodeResult]:
@@ -124,8 +148,7 @@ def _decode_chunk(images_path: str, crop: CropRule, items: Sequence[tuple[int, s
             try:
                 image, crop_name = crop.apply(decode_rgb(data, name))
             except DataError as exc:
-                # decode_rgb prefixes the message with the file name; the manifest stores the name separately.
-                results.append(DecodeResult(row, digest, str(exc).removeprefix(f"{name}: ")))
+                results.append(DecodeResult(row, digest, decode_error_reason(exc, name)))
                 continue
             array[row] = to_uint8_hwc(image)
             results.append(DecodeResult(row, digest, None, crop_name))

@@ -26,8 +26,8 @@ from stargan_core.errors import DataError
 from stargan_core.images import center_crop_resize, crop_resize, is_image_file
 from stargan_core.prepare.common import (
     FORMAT_VERSION, IMAGES_FILE, LABELS_FILE, MANIFEST_FILE, check_bad_share, check_output, closest_names,
-    decode_images, default_workers, inputs_checksum, reorder_rows, split_order, staged_output, write_labels_csv,
-    write_manifest,
+    decode_images, default_workers, inputs_checksum, log_skipped, reorder_rows, split_order, staged_output,
+    write_labels_csv, write_manifest,
 )
 
 log = logging.getLogger(__name__)
@@ -390,6 +390,8 @@ def prepare_rafd(
             "prepare rafd",
         )
         skipped = [{"file": images[planned[r.row]].file, "reason": r.error} for r in results if r.error is not None]
+        skipped.sort(key=lambda item: item["file"])
+        log_skipped(skipped)
         check_bad_share(skipped, len(images), max_bad_share)
         good = [r.row for r in results if r.error is None]
         kept = [images[planned[row]] for row in good]
@@ -434,7 +436,7 @@ def prepare_rafd(
                 "camera_angles": list(camera_angles) if camera_angles is not None else "all",
                 "excluded_by_camera_angle": excluded,
             },
-            "skipped": sorted(skipped, key=lambda item: item["file"]),
+            "skipped": skipped,
         }
         write_manifest(staging / MANIFEST_FILE, manifest)
     log.info("prepared %d expression images (%d train, %d test, %d skipped) in %s",
