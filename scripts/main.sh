@@ -15,8 +15,9 @@ if [[ "${1:-}" == "--quick" ]]; then
   stargan check-data "${sets[@]}"
   # The quick run is a DVC experiment (`dvc exp show` lists it). Its outputs stay in the workspace, and
   # params.yaml returns to the paper's settings afterwards, so the next `dvc repro` trains with those.
+  cp params.yaml .params.yaml.before-quick
+  trap 'mv -f .params.yaml.before-quick params.yaml' EXIT
   dvc exp run "${dvc_sets[@]}"
-  git checkout -- params.yaml
 elif [[ -z "${1:-}" ]]; then
   stargan check-data
   dvc repro
