@@ -122,6 +122,8 @@ def test_quick_pipeline_reruns_and_mlflow(tmp_path, celeba_sample, expression_sa
         steps = [m.step for m in client.get_metric_history(run.info.run_id, "lr/G")]
         assert sorted(steps) == sorted(set(steps))
         assert max(steps) == 44
-        assert any(key.startswith("data_version.") for key in run.data.tags)
+        versions = {k: v for k, v in run.data.tags.items() if k.startswith("data_version.")}
+        assert versions
+        assert all(v.endswith(".dir") for v in versions.values()), versions  # DVC md5 of the prepared folder
     evaluations = [r for r in runs if r.data.tags.get("stage") == "evaluate"]
     assert evaluations, "the evaluate stage logged no MLflow run"
