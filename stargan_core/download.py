@@ -214,7 +214,8 @@ def extract_zip(archive: Path, dest: Path) -> list[Path]:
                 with bundle.open(info) as source, target.open("wb") as handle:
                     shutil.copyfileobj(source, handle, CHUNK_BYTES)
             except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
-                # BadZipFile: CRC mismatch or bad header; EOFError: cut short; NotImplementedError: unknown method.
+                # zipfile raises BadZipFile for a CRC mismatch or a bad header, EOFError for a member cut short,
+                # and NotImplementedError for an unsupported compression method.
                 raise ArchiveError(
                     f"{archive}: zip member {info.filename!r} cannot be extracted ({exc}); the archive is damaged"
                 ) from exc

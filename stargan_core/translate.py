@@ -788,7 +788,7 @@ def translate_files(
                     pixels.append(translator.prepare(load_rgb(file), crop))
                     ready.append((file, key))
                 except DataError as exc:
-                    log.warning("skipped %s: %s", file, exc)
+                    log.warning("skipped %s", exc)  # the message starts with the path
                     failures.append({"input": str(file), "error": str(exc)})
             if ready:
                 x_real = uint8_to_tensor(np.stack(pixels), translator.device)

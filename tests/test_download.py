@@ -247,3 +247,39 @@ def test_archive_left_by_failed_extraction_is_reused(server: ArchiveServer, tmp_
     record = download_celeba(tmp_path, url=server.url, md5=hashlib.md5(server.payload).hexdigest(), backoff=0)
     assert server.ranges == [None]  # the second run downloaded nothing
     assert Path(record["attr_file"]).is_file()
+
+
+def test_broken_archive_deleted_and_fetched_again(server: ArchiveServer, tmp_path: Path) -> None:
+    good = server.payload
+    server.payload = b"<html>quota exceeded</html>"
+    message = r"is not a zip archive .* The download was deleted; run the command again to fetch it anew"
+    with pytest.raises(DataError, match=message):
+        download_celeba(tmp_path, url=server.url, backoff=0)
+    assert not (tmp_path / ".partial").exists()
+    server.payload = good  # the server's file was fixed
+    record = download_celeba(tmp_path, url=server.url, backoff=0)
+    assert record["sha256"] == hashlib.sha256(good).hexdigest()
+    assert Path(record["attr_file"]).is_file()
+    assert server.ranges == [None, None]  # the second run started from byte 0
+
+
+def test_damaged_member_deletes_archive(server: ArchiveServer, tmp_path: Path) -> None:
+    good = server.payload
+    damaged = bytearray(good)
+    offset = good.index(bytes(range(256)))  # inside the stored data of the first image
+    damaged[offset] ^= 0xFF
+    server.payload = bytes(damaged)
+    with pytest.raises(DataError, match=r"cannot be extracted .*Bad CRC-32.* The download was deleted"):
+        download_celeba(tmp_path, url=server.url, backoff=0)
+    assert not (tmp_path / ".partial").exists()
+    assert not (tmp_path / "celeba").exists()
+    server.payload = good
+    assert Path(download_celeba(tmp_path, url=server.url, backoff=0)["images_dir"]).is_dir()
+
+
+def test_cached_file_that_is_not_zip_is_replaced(server: ArchiveServer, tmp_path: Path) -> None:
+    (tmp_path / ".partial").mkdir()
+    (tmp_path / ".partial" / "celeba.zip").write_text("<html>quota exceeded</html>")
+    record = download_celeba(tmp_path, url=server.url, backoff=0)
+    assert server.ranges == [None]
+    assert record["bytes"] == len(server.payload)

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from stargan_core.errors import DataError
 from stargan_core.prepare import parse_attribute_file, prepare_celeba, prepare_rafd
 from stargan_core.prepare.celeba import select_attributes
+from stargan_core.prepare.common import SKIPPED_LOG_LIMIT, decode_error_reason, log_skipped
 from stargan_core.prepare.rafd import validate_face_box
 
 NAMES = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young")
@@ -100,6 +102,15 @@ def test_attribute_file_without_header(tmp_path: Path) -> None:
         parse_attribute_file(path)
 
 
+
+def test_attribute_file_garbage_first_line(tmp_path: Path) -> None:
+    text = _text_attributes().replace(f"{len(ROWS)}\n", "exported attributes\n", 1)
+    path = _write(tmp_path / "attrs.txt", text)
+    message = (r"attrs\.txt, line 1: 'exported attributes' is neither a count nor attribute names, and line 2 "
+               r"contains 5 attribute names; replace line 1 with the image count or delete it")
+    with pytest.raises(DataError, match=message):
+        parse_attribute_file(path)
+
 def test_attribute_row_wrong_value_count(tmp_path: Path) -> None:
     text = _text_attributes().replace("000002.jpg  1 -1 -1  1  1", "000002.jpg  1 -1 -1  1")
     path = _write(tmp_path / "attrs.txt", text)
@@ -109,7 +120,8 @@ def test_attribute_row_wrong_value_count(tmp_path: Path) -> None:
 
 def test_attribute_invalid_value(tmp_path: Path) -> None:
     text = _text_attributes().replace("000003.jpg -1  1", "000003.jpg -1  2")
-    with pytest.raises(DataError, match=r"line 5: value '2' for Blond_Hair is invalid; expected 1 or -1"):
+    message = r"line 5: value '2' for Blond_Hair is invalid; expected 1 \(present\), -1 or 0 \(absent\)"
+    with pytest.raises(DataError, match=message):
         parse_attribute_file(_write(tmp_path / "attrs.txt", text))
 
 
@@ -175,6 +187,25 @@ def test_broken_images_skipped_and_listed(tmp_path: Path) -> None:
     for row, name in enumerate(table.file):  # each row has its own file's colour after reordering
         assert np.abs(stored[row, 64, 64].astype(int) - colours[name]).max() <= 3, name
 
+
+
+def test_decode_reason_is_stable() -> None:
+    message = "000001.jpg: cannot read image (broken data stream when reading <_io.BytesIO object at 0x7f8afbffc5e0>)"
+    expected = "cannot read image (broken data stream when reading)"
+    assert decode_error_reason(DataError(message), "000001.jpg") == expected
+    unknown = DataError("000002.jpg: cannot read image (cannot identify image file <_io.BytesIO object at 0x7f00>)")
+    unknown.__cause__ = UnidentifiedImageError("cannot identify image file <_io.BytesIO object at 0x7f00>")
+    assert decode_error_reason(unknown, "000002.jpg") == "cannot read image (not a recognised image format)"
+
+
+def test_skipped_images_logged_up_to_limit(caplog: pytest.LogCaptureFixture) -> None:
+    skipped = [{"file": f"{i:06d}.jpg", "reason": "empty file"} for i in range(SKIPPED_LOG_LIMIT + 5)]
+    with caplog.at_level(logging.WARNING, logger="stargan_core.prepare"):
+        log_skipped(skipped)
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) == SKIPPED_LOG_LIMIT + 1
+    assert messages[0] == "skipped 000000.jpg: empty file"
+    assert messages[-1] == "skipped 5 more images, not listed here"
 
 def test_too_many_bad_images_leaves_no_output(tmp_path: Path) -> None:
     images, attr_file, _ = _celeba_set(tmp_path / "raw", 40)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -175,6 +176,37 @@ def test_rerun_is_byte_identical(prepared_expressions: Path, expression_sample: 
     for name in ("images.npy", "labels.csv", "manifest.json"):
         assert (again / name).read_bytes() == (prepared_expressions / name).read_bytes(), name
 
+
+
+def _sample_with_text_file(expression_sample: Path, root: Path) -> Path:
+    """Link every sample image into ``root`` and add a text file named like an image of a new performer."""
+    for path in expression_sample.glob("*/*.jpg"):
+        target = root / path.relative_to(expression_sample)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.symlink_to(path)
+    (root / "happy" / "9911b01.jpg").write_text("not an image\n")
+    return root
+
+
+def test_unreadable_image_rerun_identical(expression_sample: Path, tmp_path: Path) -> None:
+    root = _sample_with_text_file(expression_sample, tmp_path / "faces")
+    options = dict(expressions=SEVEN, person_pattern=PERFORMER, max_bad_share=0.05)
+    first = prepare_rafd(root, tmp_path / "first", workers=2, **options)
+    prepare_rafd(root, tmp_path / "second", workers=1, **options)
+    reason = "cannot read image (not a recognised image format)"
+    assert first["skipped"] == [{"file": "happy/9911b01.jpg", "reason": reason}]
+    for name in ("images.npy", "labels.csv", "manifest.json"):
+        assert (tmp_path / "first" / name).read_bytes() == (tmp_path / "second" / name).read_bytes(), name
+
+
+def test_skipped_image_logged_once(expression_sample: Path, tmp_path: Path,
+                                   caplog: pytest.LogCaptureFixture) -> None:
+    root = _sample_with_text_file(expression_sample, tmp_path / "faces")
+    with caplog.at_level(logging.WARNING, logger="stargan_core.prepare"):
+        prepare_rafd(root, tmp_path / "out", expressions=SEVEN, person_pattern=PERFORMER, max_bad_share=0.05,
+                     workers=1)
+    warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert warnings == ["skipped happy/9911b01.jpg: cannot read image (not a recognised image format)"]
 
 def test_choose_test_people_stratified() -> None:
     # Ten people with every expression and ten with only "happy": a stratified choice takes one of each kind.

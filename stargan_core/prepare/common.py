@@ -39,7 +39,7 @@ IMAGES_FILE = "images.npy"
 LABELS_FILE = "labels.csv"
 MANIFEST_FILE = "manifest.json"
 MISSING = "missing"  # digest recorded for an input file that does not exist
-SKIPPED_LOG_LIMIT = 20  # skipped images logged one by one; manifest.json lists all of them
+SKIPPED_LOG_LIMIT = 20  # maximum number of skipped images logged one by one (manifest.json lists all of them)
 # A Python object repr such as "<_io.BytesIO object at 0x7f8afbffc5e0>", which Pillow puts into some messages.
 OBJECT_REPR = re.compile(r"\s*<[^<>]* at 0x[0-9a-fA-F]+>")
 
