@@ -91,7 +91,8 @@ def test_quick_pipeline_reruns_and_mlflow(tmp_path, celeba_sample, expression_sa
         assert (run / "checkpoints" / "step_00000040.pt").is_file()
         assert (run / "samples" / "00000040-CelebA.png").is_file() or name == "rafd"
         _assert_numbers_only(run / "metrics.json")
-    _assert_numbers_only(project / "metrics" / "eval.json")
+    for name in ("eval", "expression_classifier", "attributes_classifier"):
+        _assert_numbers_only(project / "metrics" / f"{name}.json")
     assert (project / "reports" / "eval.md").is_file()
     translated = list((project / "outputs" / "translated" / "celeba").rglob("*.png"))
     assert len(translated) >= 100 * 5
