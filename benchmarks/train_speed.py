@@ -97,7 +97,7 @@ def measure_data_path(jpeg_dir: Path, batches: int, batch_size: int = 16) -> dic
     """Return batches per second of the official per-step JPEG pipeline and of this project's memory map.
 
     The official StarGAN release opens, flips, centre-crops (178), resizes (128) and normalises every image of
-    every batch with torchvision transforms; here the images are decoded once and each batch is a slice of
+    every batch with torchvision transforms. Here the images are decoded once, and each batch is a slice of
     images.npy, flipped and scaled on the device.
     """
     import tempfile
@@ -113,7 +113,7 @@ def measure_data_path(jpeg_dir: Path, batches: int, batch_size: int = 16) -> dic
 
     files = sorted(p for p in jpeg_dir.iterdir() if p.suffix.lower() in (".jpg", ".jpeg"))
     if len(files) < batch_size:
-        raise SystemExit(f"{jpeg_dir} holds {len(files)} JPEG files; at least {batch_size} are needed")
+        raise SystemExit(f"{jpeg_dir} contains {len(files)} JPEG files; at least {batch_size} are needed")
     rng = np.random.default_rng(0)
     transform = T.Compose([T.RandomHorizontalFlip(), T.CenterCrop(178), T.Resize(128), T.ToTensor(),
                            T.Normalize(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))])
