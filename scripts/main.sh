@@ -14,7 +14,7 @@ if [[ "${1:-}" == "--quick" ]]; then
   mapfile -t dvc_sets < <(python scripts/profile_flags.py profiles/quick.yaml --dvc)
   stargan check-data "${sets[@]}"
   # The quick run is a DVC experiment (`dvc exp show` lists it). Its outputs stay in the workspace, and
-  # params.yaml returns to the paper's settings afterwards, so the next `dvc repro` trains with those.
+  # params.yaml returns to its previous content afterwards, so the next `dvc repro` uses those settings.
   cp params.yaml .params.yaml.before-quick
   trap 'mv -f .params.yaml.before-quick params.yaml' EXIT
   dvc exp run "${dvc_sets[@]}"
