@@ -1,7 +1,7 @@
 """`stargan download`: fetch CelebA (resumable, checksum-verified), or explain how to obtain RaFD.
 
 `stargan download rafd` exits with status 1 unless --out already contains RaFD photos, because RaFD needs a
-licence and cannot be downloaded by this command; a script that chains it with `stargan prepare` then stops.
+licence and this command cannot download it. A script that chains it with `stargan prepare` then stops there.
 """
 
 from __future__ import annotations

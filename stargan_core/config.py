@@ -303,7 +303,13 @@ def _coerce(value: Any, hint: Any, key: str, source: str) -> Any:
 
 def validate(config: Config, source: str = "config") -> None:
     """Check cross-field rules; raise ConfigError naming the key and the fix."""
-    d, m, t = config.data, config.model, config.train
+    _validate_labels(config, source)
+    _validate_sizes(config, source)
+    _validate_training(config, source)
+
+
+def _validate_labels(config: Config, source: str) -> None:
+    d, m = config.data, config.model
     if m.c_dim != len(d.selected_attrs):
         raise ConfigError(
             f"{source}: model.c_dim is {m.c_dim} but data.selected_attrs lists {len(d.selected_attrs)} attributes; "
@@ -319,6 +325,10 @@ def validate(config: Config, source: str = "config") -> None:
             raise ConfigError(f"{source}: {key} is empty; list at least one name")
         if len(set(names)) != len(names):
             raise ConfigError(f"{source}: {key} lists a name twice: {list(names)}")
+
+
+def _validate_sizes(config: Config, source: str) -> None:
+    d, m = config.data, config.model
     if d.image_size <= 0:
         raise ConfigError(f"{source}: data.image_size must be positive, got {d.image_size}")
     if d.image_size % (2 ** m.d_repeat_num):
@@ -328,6 +338,12 @@ def validate(config: Config, source: str = "config") -> None:
         )
     if d.image_size % 4:
         raise ConfigError(f"{source}: data.image_size {d.image_size} must be divisible by 4 (two generator downsamplings)")
+    if m.g_repeat_num < 0:
+        raise ConfigError(f"{source}: model.g_repeat_num must be 0 or more, got {m.g_repeat_num}")
+
+
+def _validate_training(config: Config, source: str) -> None:
+    d, m, t = config.data, config.model, config.train
     if t.dataset not in DATASETS:
         raise ConfigError(f"{source}: train.dataset is {t.dataset!r}; use one of {', '.join(DATASETS)}")
     positive = {
@@ -339,8 +355,6 @@ def validate(config: Config, source: str = "config") -> None:
     for key, value in positive.items():
         if value <= 0:
             raise ConfigError(f"{source}: {key} must be positive, got {value}")
-    if m.g_repeat_num < 0:
-        raise ConfigError(f"{source}: model.g_repeat_num must be 0 or more, got {m.g_repeat_num}")
     if not 0 <= t.num_iters_decay <= t.num_iters:
         raise ConfigError(
             f"{source}: train.num_iters_decay {t.num_iters_decay} must be between 0 and train.num_iters {t.num_iters}"

@@ -1,8 +1,8 @@
 """Prepared datasets and deterministic batches.
 
-A prepared dataset folder contains ``images.npy`` (uint8, N x size x size x 3, RGB), ``labels.csv`` (one row per
-image in the same order: ``file``, ``split``, then one 0/1 column per attribute for CelebA, or ``expression`` and
-``person`` for RaFD) and ``manifest.json``. Training memory-maps the images and never decodes a JPEG; flips and
+A prepared dataset folder contains ``images.npy`` (uint8, N x size x size x 3, RGB), ``labels.csv`` and
+``manifest.json``. ``labels.csv`` has one row per image in the same order: ``file``, ``split``, then one 0/1
+column per attribute for CelebA, or ``expression`` and ``person`` for RaFD. Training memory-maps the images and never decodes a JPEG; flips and
 scaling to [-1, 1] happen on the training device.
 """
 
@@ -60,8 +60,8 @@ def read_manifest(root: str | Path) -> dict:
 def load_prepared(root: str | Path, split: str, labels_spec: DatasetLabels) -> LabeledImages:
     """Load one split of a prepared dataset, memory-mapping its images.
 
-    ``labels_spec`` gives the label names in model order: CelebA columns must all be present; every RaFD
-    expression in the data must be one of its names.
+    ``labels_spec`` gives the label names in model order. Every CelebA name must be a column, and every RaFD
+    expression in the data must be one of the names.
     """
     root = Path(root)
     if split not in SPLITS:

@@ -123,8 +123,8 @@ class LabelSpace:
     def all_domain_targets(self, i: int, c_org: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
         """Return (column name, model label) pairs for every single domain of every dataset.
 
-        For dataset i the targets start from c_org; for other datasets of a joint model they start from an all-zero
-        label of that dataset (the mask vector selects it), which is how a CelebA face gets a RaFD expression.
+        For dataset i the targets start from c_org. For the other datasets of a joint model they start from an
+        all-zero label of that dataset, and the mask vector selects it, so a CelebA face can get a RaFD expression.
         """
         out = []
         for j, d in enumerate(self.datasets):

@@ -28,7 +28,7 @@ def gradient_penalty(
 ) -> torch.Tensor:
     """Return E[(||grad_xhat D_src(xhat)||_2 - 1)^2] with xhat = alpha x_real + (1 - alpha) x_fake (Eq. 8).
 
-    ``alpha`` holds one value in [0, 1] per image, shape (N, 1, 1, 1). The graph is kept so that the penalty can
+    ``alpha`` contains one value in [0, 1] per image, shape (N, 1, 1, 1). The graph is kept so that the penalty can
     be back-propagated into the critic.
     """
     x_hat = (alpha * x_real.detach() + (1.0 - alpha) * x_fake.detach()).requires_grad_(True)

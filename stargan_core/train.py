@@ -284,8 +284,9 @@ def train(cfg: Config, out_dir: str | Path, data: dict[str, DomainData] | None =
         log.warning("--resume: no checkpoint in %s; starting from step 0", checkpoints)
     if resume_from is None and ckpt.list_checkpoints(checkpoints):
         raise CheckpointError(f"{checkpoints} already contains checkpoints; pass --resume to continue, or use a new --out")
-    if resume_from is not None:
-        changed = changed_settings(ckpt.load_checkpoint(resume_from)["config"], cfg)
+    payload = ckpt.load_checkpoint(resume_from, map_location=device) if resume_from is not None else None
+    if payload is not None:
+        changed = changed_settings(payload["config"], cfg)
         if changed and not restart_on_change:
             raise CheckpointError(
                 f"{resume_from} was trained with other values of {', '.join(changed)}; resume with the original "
@@ -294,9 +295,8 @@ def train(cfg: Config, out_dir: str | Path, data: dict[str, DomainData] | None =
         if changed:
             log.warning("settings changed since %s (%s); restarting from step 0", resume_from, ", ".join(changed))
             _clear_run(out_dir)
-            resume_from = None
-    if resume_from is not None:
-        payload = ckpt.load_checkpoint(resume_from, map_location=device)
+            resume_from, payload = None, None
+    if payload is not None:
         _check_resume(payload, space, state)
         state.G.load_state_dict(payload["G"])
         state.D.load_state_dict(payload["D"])

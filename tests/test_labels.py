@@ -8,7 +8,7 @@ ATTRS = ("Male", "Black_Hair", "Young", "Blond_Hair", "Brown_Hair")  # hair colo
 EXPRESSIONS = ("angry", "happy", "neutral")
 
 
-def test_hair_colour_stays_one_of_n_wherever_it_sits():
+def test_hair_colour_one_of_n_any_position():
     space = label_space_for("CelebA", ATTRS, EXPRESSIONS)
     c_org = torch.tensor([[1.0, 1.0, 0.0, 0.0, 0.0]])  # male, black hair, not young
     targets = dict(space.single_domain_targets(0, c_org))
